@@ -1,0 +1,1 @@
+"""Reference solutions for chapter 4 of the fastai book (MNIST from scratch)."""
