@@ -1,0 +1,17 @@
+"""Emitters: each turns a BatchResult into one output format; formats are declared here, once."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from grader.results import BatchResult
+
+# format name → module with `emit(batch: BatchResult, *, out_dir: Path) -> list[Path]`
+FORMATS: dict[str, str] = {}
+
+
+def emit(format_name: str, batch: BatchResult, *, out_dir: Path) -> list[Path]:
+    """Write `batch` in one format under `out_dir`; returns the files written."""
+    if format_name not in FORMATS:
+        raise ValueError(f"unknown format {format_name!r}; choose from {', '.join(sorted(FORMATS))}")
+    return importlib.import_module(FORMATS[format_name]).emit(batch, out_dir=Path(out_dir))

@@ -1,0 +1,233 @@
+"""The one results model: submission → checks, with totals as properties, and its JSON form."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    """How one check ended."""
+
+    PASSED = "passed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    NOT_RUN = "not_run"  # the work it depends on never ran (cell error, timeout, dead kernel)
+
+
+class Visibility(str, Enum):
+    """Whether students see a check's inputs and details."""
+
+    VISIBLE = "visible"
+    HIDDEN = "hidden"
+
+
+@dataclass
+class Figure:
+    """Data for a picture a report draws (never pixels or HTML): `kind` says how to draw `data`.
+
+    kind "images":    data = {"images": {label: 28×28 nested list of floats}} (e.g. student, reference, difference)
+    kind "curves":    data = {"x_label": str, "y_label": str, "series": {label: [float, ...]}}
+    kind "confusion": data = {"labels": [str, ...], "matrix": [[int, ...], ...]} (rows: true, columns: predicted)
+    """
+
+    kind: str
+    title: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Answer:
+    """A questionnaire answer beside the reference, with the rubric concepts found and missed."""
+
+    prompt: str
+    text: str
+    reference: str
+    concepts_found: list[str] = field(default_factory=list)
+    concepts_missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Override:
+    """An instructor's replacement for an automatic score."""
+
+    points: float
+    comment: str
+    automatic_score: float
+
+
+@dataclass
+class CheckResult:
+    """One check of one submission."""
+
+    name: str
+    part: str
+    score: float
+    max_score: float
+    status: Status
+    message: str
+    visibility: Visibility = Visibility.VISIBLE
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+    answer: Answer | None = None
+    needs_review: bool = False
+    override: Override | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """Full marks."""
+        return self.max_score > 0 and self.score >= self.max_score
+
+    def overridden(self, points: float, comment: str) -> "CheckResult":
+        """This check with an instructor's points in place of the automatic score."""
+        automatic = self.override.automatic_score if self.override else self.score
+        status = Status.PASSED if points >= self.max_score else Status.PARTIAL if points > 0 else Status.FAILED
+        return replace(self, score=points, status=status, override=Override(points, comment, automatic))
+
+
+@dataclass
+class ExecutionProblem:
+    """Something that went wrong while the notebook ran, with the student's cell."""
+
+    kind: str  # "error" | "timeout" | "kernel_died" | "notebook_timeout"
+    cell_index: int | None
+    cell_source: str
+    ename: str
+    evalue: str
+    traceback: str = ""
+
+
+@dataclass
+class SubmissionResult:
+    """Everything known about one graded (or ungradable) submission."""
+
+    path: str
+    student: str
+    assignment: str
+    checks: list[CheckResult] = field(default_factory=list)
+    problems: list[ExecutionProblem] = field(default_factory=list)
+    error: str | None = None
+    declared_max_score: float = 0.0
+    execute_seconds: float = 0.0
+    seconds: float = 0.0
+    graded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @classmethod
+    def without_results(cls, error: str, *, path: str, student: str, assignment: str = "",
+                        declared_max_score: float = 0.0) -> "SubmissionResult":
+        """A submission that could not be graded at all."""
+        return cls(path=path, student=student, assignment=assignment, error=error,
+                   declared_max_score=declared_max_score)
+
+    @property
+    def score(self) -> float:
+        """Points earned."""
+        return round(sum(check.score for check in self.checks), 4)
+
+    @property
+    def max_score(self) -> float:
+        """Points available (the assignment's declared total when no check ran)."""
+        return round(sum(check.max_score for check in self.checks), 4) if self.checks else self.declared_max_score
+
+    @property
+    def fraction(self) -> float:
+        """Score as a fraction of the maximum (0 when nothing is available)."""
+        return self.score / self.max_score if self.max_score else 0.0
+
+    @property
+    def status(self) -> str:
+        """'graded' when checks ran (whatever the score), 'error' when the submission could not be graded."""
+        return "error" if self.error is not None else "graded"
+
+    @property
+    def parts(self) -> dict[str, tuple[float, float]]:
+        """(score, max_score) per part, in the order checks are declared."""
+        totals: dict[str, tuple[float, float]] = {}
+        for check in self.checks:
+            score, maximum = totals.get(check.part, (0.0, 0.0))
+            totals[check.part] = (round(score + check.score, 4), round(maximum + check.max_score, 4))
+        return totals
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form, derived totals included."""
+        data = asdict(self)
+        data.update(score=self.score, max_score=self.max_score, status=self.status)
+        return _plain(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SubmissionResult":
+        """Rebuild from `to_dict` output (derived totals are recomputed, not read)."""
+        checks = [_check_from_dict(c) for c in data.get("checks", [])]
+        problems = [ExecutionProblem(**p) for p in data.get("problems", [])]
+        keep = {k: data[k] for k in ("path", "student", "assignment", "error", "declared_max_score",
+                                     "execute_seconds", "seconds", "graded_at") if k in data}
+        return cls(checks=checks, problems=problems, **keep)
+
+
+@dataclass
+class BatchResult:
+    """One `grader check` run over many submissions."""
+
+    submissions: list[SubmissionResult] = field(default_factory=list)
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def graded(self) -> list[SubmissionResult]:
+        """Submissions whose checks ran."""
+        return [s for s in self.submissions if s.status == "graded"]
+
+    @property
+    def failed_to_grade(self) -> list[SubmissionResult]:
+        """Submissions that could not be graded at all."""
+        return [s for s in self.submissions if s.status == "error"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `results.json` document."""
+        from grader import __version__
+
+        return {"schema_version": SCHEMA_VERSION, "grader_version": __version__, "created": self.created,
+                "submissions": [s.to_dict() for s in self.submissions]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BatchResult":
+        """Rebuild from a `results.json` document."""
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"results schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        return cls([SubmissionResult.from_dict(s) for s in data["submissions"]], data.get("created", ""))
+
+    def write_json(self, path: Path) -> None:
+        """Write `results.json`."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def read_json(cls, path: Path) -> "BatchResult":
+        """Read a `results.json` written by `write_json`."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _plain(value: Any) -> Any:
+    """Enums to their values, recursively, so json.dumps accepts the structure."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _check_from_dict(data: dict[str, Any]) -> CheckResult:
+    """One CheckResult from its dict form."""
+    data = dict(data)
+    data["status"] = Status(data["status"])
+    data["visibility"] = Visibility(data.get("visibility", "visible"))
+    data["figures"] = [Figure(**f) for f in data.get("figures", [])]
+    data["answer"] = Answer(**data["answer"]) if data.get("answer") else None
+    data["override"] = Override(**data["override"]) if data.get("override") else None
+    return CheckResult(**data)
