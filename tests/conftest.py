@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+    parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/golden/ from the output")
 
 
 def pytest_collection_modifyitems(config, items):

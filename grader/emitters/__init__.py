@@ -7,7 +7,17 @@ from pathlib import Path
 from grader.results import BatchResult
 
 # format name → module with `emit(batch: BatchResult, *, out_dir: Path) -> list[Path]`
-FORMATS: dict[str, str] = {}
+FORMATS: dict[str, str] = {
+    "table": "grader.emitters.table",
+    "json": "grader.emitters.results_json",
+    "html": "grader.emitters.html",
+    "github": "grader.emitters.github",
+    "classroom50": "grader.emitters.classroom50",
+    "gradescope": "grader.emitters.gradescope",
+    "prairielearn": "grader.emitters.prairielearn",
+    "junit": "grader.emitters.junit",
+    "csv": "grader.emitters.csv_gradebook",
+}
 
 
 def emit(format_name: str, batch: BatchResult, *, out_dir: Path) -> list[Path]:

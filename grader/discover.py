@@ -1,0 +1,110 @@
+"""Find submissions, tell whose they are, load assignment specs, and tell which assignment each notebook is."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from grader.exceptions import GraderError, UnknownAssignment
+from grader.spec import Assignment
+
+ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
+SKIPPED_FOLDERS = (".ipynb_checkpoints", "__pycache__", "node_modules")
+
+
+@dataclass(frozen=True)
+class SubmissionFile:
+    """A file to grade and the student it belongs to."""
+
+    path: Path
+    student: str
+
+
+def find_submissions(paths: list[Path], *, known_names: set[str] = frozenset()) -> list[SubmissionFile]:
+    """Notebooks under `paths` (files or folders, recursively), each with its student's name.
+
+    Layouts: `DIR/<student>/<assignment>.ipynb` and `DIR/<student>.ipynb`. A file named on its own is the
+    student's `<assignment>.ipynb` (student = its folder) when its name is an assignment, else `<student>.ipynb`.
+    """
+    found: list[SubmissionFile] = []
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise GraderError(f"{root} does not exist")
+        if root.is_file():
+            stem = root.stem.lower()
+            found.append(SubmissionFile(root, root.resolve().parent.name if stem in known_names else root.stem))
+            continue
+        for path in sorted(root.rglob("*.ipynb")):
+            relative = path.relative_to(root)
+            if any(part in SKIPPED_FOLDERS or part.startswith(".") for part in relative.parts):
+                continue
+            found.append(SubmissionFile(path, relative.parts[0] if len(relative.parts) > 1 else path.stem))
+    return found
+
+
+def assignment_folders() -> list[Path]:
+    """Folders holding `<part>/checks.py`: $GRADER_ASSIGNMENTS (os.pathsep-separated) then the `assignments` package."""
+    folders = [Path(p) for p in os.environ.get(ASSIGNMENTS_ENV, "").split(os.pathsep) if p]
+    spec = importlib.util.find_spec("assignments")
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) for p in spec.submodule_search_locations]
+    return folders
+
+
+@lru_cache(maxsize=None)
+def load_assignments(folders: tuple[Path, ...] | None = None) -> dict[str, Assignment]:
+    """Every assignment spec found, by part name (the first folder that declares a part wins)."""
+    assignments: dict[str, Assignment] = {}
+    for folder in folders if folders is not None else tuple(assignment_folders()):
+        for checks_file in sorted(Path(folder).glob("*/checks.py")):
+            part = checks_file.parent.name
+            if part not in assignments:
+                assignments[part] = _load_spec(checks_file)
+    return assignments
+
+
+def _load_spec(checks_file: Path) -> Assignment:
+    """Import one `checks.py` by path and return its ASSIGNMENT."""
+    name = f"grader_checks_{checks_file.parent.name}"
+    spec = importlib.util.spec_from_file_location(name, checks_file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    assignment = getattr(module, "ASSIGNMENT", None)
+    if not isinstance(assignment, Assignment):
+        raise GraderError(f"{checks_file} defines no ASSIGNMENT = grader.spec.Assignment(...)")
+    if assignment.part != checks_file.parent.name:
+        raise GraderError(f"{checks_file} declares part {assignment.part!r}, not its folder's name")
+    return assignment
+
+
+def known_names(assignments: dict[str, Assignment]) -> set[str]:
+    """File stems that identify an assignment: part names and their `also_matches` names."""
+    return {name.lower() for a in assignments.values() for name in (a.part, *a.also_matches)}
+
+
+def identify(metadata_assignment: object, stem: str, assignments: dict[str, Assignment]) -> tuple[str, list[Assignment]]:
+    """(assignment name, parts to grade) from notebook metadata `grader.assignment`, else from the file name."""
+    if metadata_assignment:
+        name = str(metadata_assignment)
+        if name not in assignments:
+            raise UnknownAssignment(f"notebook metadata says assignment {name!r}, which is not one of "
+                                    f"{', '.join(sorted(assignments))}")
+        return name, [assignments[name]]
+    stem = stem.lower()
+    if stem in assignments:
+        return stem, [assignments[stem]]
+    also = [a for a in assignments.values() if stem in (m.lower() for m in a.also_matches)]
+    if also:
+        return stem, also
+    suffixed = [part for part in assignments if re.search(rf"(^|[^a-z0-9]){re.escape(part)}$", stem)]
+    if len(suffixed) == 1:
+        return suffixed[0], [assignments[suffixed[0]]]
+    raise UnknownAssignment(f"cannot tell which assignment this is: set notebook metadata "
+                            f"{{\"grader\": {{\"assignment\": \"<part>\"}}}} or name the file <part>.ipynb "
+                            f"(parts: {', '.join(sorted(assignments))})")

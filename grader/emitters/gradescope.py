@@ -1,0 +1,42 @@
+"""Gradescope: the autograder `results.json` (hidden checks shown only after grades are published)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from grader.emitters.per_submission import (check_title, full_message, number, problem_lines, submission_dirs,
+                                            summary_line, ungradable_title)
+from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
+
+
+def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
+    """Write `results.json` per submission under `out_dir/gradescope/`."""
+    written = []
+    for submission, folder in submission_dirs(batch, out_dir=out_dir, format_name="gradescope"):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "results.json"
+        path.write_text(json.dumps(results_document(submission), indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+def results_document(submission: SubmissionResult) -> dict[str, Any]:
+    """Top-level score and output, one test per check."""
+    if submission.error is not None:
+        tests = [{"name": ungradable_title(submission), "score": 0, "max_score": number(submission.max_score),
+                  "status": "failed", "output": submission.error, "visibility": "visible"}]
+    else:
+        tests = [_test(check) for check in submission.checks]
+    return {"score": number(submission.score), "execution_time": int(round(submission.seconds)),
+            "output": "\n".join([summary_line(submission), *problem_lines(submission)]),
+            "stdout_visibility": "hidden", "tests": tests}
+
+
+def _test(check: CheckResult) -> dict[str, Any]:
+    """One check as a Gradescope test case."""
+    hidden = check.visibility == Visibility.HIDDEN
+    return {"name": check_title(check), "score": number(check.score), "max_score": number(check.max_score),
+            "status": "passed" if check.status == Status.PASSED else "failed", "output": full_message(check),
+            "tags": [check.part] if check.part else [],
+            "visibility": "after_published" if hidden else "visible"}

@@ -1,0 +1,92 @@
+"""Helpers shared by the formats that describe one submission: file layout, numbers, student-facing text."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
+
+HIDDEN_MESSAGE = "Hidden check: its details are shown when grades are published."
+
+
+def submission_dirs(batch: BatchResult, *, out_dir: Path, format_name: str) -> list[tuple[SubmissionResult, Path]]:
+    """Where each submission's files go: `out_dir/FORMAT/` for one, `out_dir/FORMAT/STUDENT/ASSIGNMENT/` for several."""
+    root = Path(out_dir) / format_name
+    if len(batch.submissions) == 1:
+        return [(batch.submissions[0], root)]
+    taken: set[Path] = set()
+    placed = []
+    for submission in batch.submissions:
+        folder = root / slug(submission.student) / slug(assignment_name(submission))
+        candidate, n = folder, 1
+        while candidate in taken:
+            n += 1
+            candidate = folder.with_name(f"{folder.name}-{n}")
+        taken.add(candidate)
+        placed.append((submission, candidate))
+    return placed
+
+
+def assignment_name(submission: SubmissionResult) -> str:
+    """The submission's assignment, else (when it could not even be read) its file name without extension."""
+    return submission.assignment or Path(submission.path).stem or "unknown"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a student or assignment name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
+
+
+def number(value: float) -> int | float:
+    """Points as JSON likes them: 3 rather than 3.0, fractions kept to 4 decimals."""
+    value = round(float(value), 4)
+    return int(value) if value.is_integer() else value
+
+
+def whole_points(value: float) -> int:
+    """Points rounded half up to an integer, for formats that only take integers."""
+    return int(float(value) + 0.5) if value >= 0 else -int(-float(value) + 0.5)
+
+
+def check_title(check: CheckResult) -> str:
+    """The name a check is shown under outside the grader: `part: name`."""
+    return f"{check.part}: {check.name}" if check.part else check.name
+
+
+def student_message(check: CheckResult) -> str:
+    """What a student may read about a check (hidden checks say only that they are hidden)."""
+    if check.visibility == Visibility.HIDDEN:
+        return HIDDEN_MESSAGE
+    return full_message(check)
+
+
+def full_message(check: CheckResult) -> str:
+    """The check's message with its override comment and a note when it never ran."""
+    lines = [check.message] if check.message else []
+    if check.status == Status.NOT_RUN and not check.message:
+        lines.append("Not run: the code it depends on did not run.")
+    if check.override is not None:
+        lines.append(f"Instructor: {check.override.comment} (automatic score {number(check.override.automatic_score)})")
+    return "\n".join(lines)
+
+
+def summary_line(submission: SubmissionResult) -> str:
+    """One line: who, what, and the score, or why it could not be graded."""
+    if submission.error is not None:
+        return f"{submission.student} / {assignment_name(submission)}: could not be graded: {submission.error}"
+    return (f"{submission.student} / {submission.assignment}: {number(submission.score)} of "
+            f"{number(submission.max_score)} points")
+
+
+def problem_lines(submission: SubmissionResult) -> list[str]:
+    """One line per execution problem (error, timeout, dead kernel), naming the cell."""
+    lines = []
+    for problem in submission.problems:
+        where = f"cell {problem.cell_index}" if problem.cell_index is not None else "the notebook"
+        lines.append(f"{problem.kind} in {where}: {problem.ename}: {problem.evalue}".rstrip(": "))
+    return lines
+
+
+def ungradable_title(submission: SubmissionResult) -> str:
+    """The name of the stand-in test a format shows for a submission that could not be graded."""
+    return f"{assignment_name(submission)}: could not be graded"

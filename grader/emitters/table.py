@@ -1,0 +1,63 @@
+"""The terminal table: one row per submission, then each check of the submissions that lost points."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from grader.results import BatchResult, Status, SubmissionResult
+
+STATUS_STYLE = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red", Status.NOT_RUN: "magenta"}
+DETAIL_LIMIT = 5  # submissions beyond this many get only their summary row
+
+
+def emit(batch: BatchResult, *, out_dir: Path, console: Console | None = None) -> list[Path]:
+    """Print the tables to the terminal (stdout); writes no file."""
+    console = console or Console(width=160 if not Console().is_terminal else None)
+    detailed = batch.submissions if len(batch.submissions) <= DETAIL_LIMIT else []
+    for submission in detailed:
+        if submission.checks:
+            console.print(check_table(submission))
+    console.print(summary_table(batch))
+    return []
+
+
+def summary_table(batch: BatchResult) -> Table:
+    """One row per submission: who, which assignment, score, problems."""
+    table = Table(title=f"grader check: {len(batch.graded)} graded, {len(batch.failed_to_grade)} could not be graded")
+    for column in ("student", "assignment", "score", "%", "status", "notes"):
+        table.add_column(column, justify="right" if column in ("score", "%") else "left")
+    for s in batch.submissions:
+        table.add_row(s.student, s.assignment or "?", f"{s.score:g}/{s.max_score:g}",
+                      f"{100 * s.fraction:.0f}" if s.status == "graded" else "-",
+                      "[red]error[/]" if s.error else "graded", _notes(s))
+    return table
+
+
+def check_table(submission: SubmissionResult) -> Table:
+    """One row per check of one submission."""
+    table = Table(title=f"{submission.student}: {submission.path}", title_justify="left")
+    for column in ("part", "check", "points", "status", "message"):
+        table.add_column(column, justify="right" if column == "points" else "left", overflow="fold")
+    for check in submission.checks:
+        style = STATUS_STYLE.get(check.status, "")
+        status, message = check.status.value, check.message
+        if check.override is not None:
+            status += " (overridden)"
+            message = (f"instructor: {check.override.comment or 'score changed'} (automatic score "
+                       f"{check.override.automatic_score:g}). {message}")
+        table.add_row(check.part, check.name, f"{check.score:g}/{check.max_score:g}", f"[{style}]{status}[/]", message)
+    return table
+
+
+def _notes(submission: SubmissionResult) -> str:
+    """The error, or a count of failed checks and execution problems."""
+    if submission.error:
+        return submission.error
+    lost = sum(1 for c in submission.checks if c.status != Status.PASSED)
+    notes = [f"{lost} check{'s' * (lost != 1)} lost points"] if lost else []
+    overridden = sum(1 for c in submission.checks if c.override is not None)
+    notes += [f"{overridden} overridden by the instructor"] if overridden else []
+    notes += [f"cell {p.cell_index + 1}: {p.kind}" for p in submission.problems if p.cell_index is not None][:3]
+    return "; ".join(notes)

@@ -1,0 +1,136 @@
+"""Turn what a probe reported into a CheckResult: compare with the reference, or say why it could not run."""
+from __future__ import annotations
+
+import ast
+import re
+import time
+from typing import Any, Callable
+
+from grader.exceptions import ReferenceFailed
+from grader.execute import ProbeFailure
+from grader.probe import ProbeRecord
+from grader.results import CheckResult, ExecutionProblem, Status
+from grader.spec import Check, Context, Outcome
+
+ProblemAt = Callable[[int], ExecutionProblem | None]
+
+
+def judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *, cells: list,
+          problem_at: ProblemAt, probe_failure: ProbeFailure | None = None) -> CheckResult:
+    """The CheckResult of one check from its probe record (None: the probe never reported)."""
+    started = time.monotonic()
+    result = _judge(check, part, record, ctx, cells=cells, problem_at=problem_at, probe_failure=probe_failure)
+    result.seconds = round(time.monotonic() - started, 4)
+    return result
+
+
+def _judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *, cells: list,
+           problem_at: ProblemAt, probe_failure: ProbeFailure | None) -> CheckResult:
+    """See `judge`."""
+    if check.fetch.kernel_code() is None:
+        return _compared(check, part, check.fetch.from_notebook(ctx.notebook), ctx)
+    if probe_failure is not None:
+        return _result(check, part, probe_failure.status, probe_failure.message)
+    if record is None:
+        return _result(check, part, Status.NOT_RUN, "could not be checked: the probe left no result")
+    if record.missing:
+        return _missing(check, part, record.missing, cells=cells, problem_at=problem_at)
+    if record.error:
+        name = _undefined_name(record.error)
+        blocked = _blocking_problem(name, cells, problem_at) if name else None
+        if blocked is not None:
+            return _result(check, part, Status.NOT_RUN, _not_run_message(name, *blocked))
+        return _result(check, part, Status.FAILED, f"raised {record.error['ename']}: {record.error['evalue']}",
+                       diagnostics={"traceback": record.error.get("traceback", "")})
+    return _compared(check, part, record.value, ctx)
+
+
+def _compared(check: Check, part: str, student: Any, ctx: Context) -> CheckResult:
+    """Compute the reference in this process and compare."""
+    try:
+        expected = check.expected(ctx) if check.expected is not None else None
+    except Exception as error:
+        raise ReferenceFailed(f"the reference for check {part}/{check.name} failed: "
+                              f"{type(error).__name__}: {error}") from error
+    outcome = check.compare.judge(student, expected, ctx)
+    if check.figures is not None:
+        try:
+            outcome.figures = outcome.figures + check.figures(student, expected, ctx)
+        except Exception:  # a student value a picture cannot be drawn from costs no points
+            pass
+    return _from_outcome(check, part, outcome)
+
+
+def _from_outcome(check: Check, part: str, outcome: Outcome) -> CheckResult:
+    """A CheckResult carrying an Outcome's score, message and extras."""
+    fraction = min(1.0, max(0.0, float(outcome.fraction)))
+    status = Status.PASSED if fraction >= 1 else Status.PARTIAL if fraction > 0 else Status.FAILED
+    message = outcome.message if status == Status.PASSED or not check.hint else f"{outcome.message}. {check.hint}"
+    return CheckResult(name=check.name, part=part, score=round(check.points * fraction, 4), max_score=check.points,
+                       status=status, message=message, visibility=check.visibility,
+                       diagnostics=outcome.diagnostics, figures=outcome.figures, answer=outcome.answer,
+                       needs_review=outcome.needs_review)
+
+
+def _result(check: Check, part: str, status: Status, message: str, diagnostics: dict | None = None) -> CheckResult:
+    """A zero-score CheckResult with a message (and the check's hint when it failed)."""
+    if status == Status.FAILED and check.hint:
+        message = f"{message}. {check.hint}"
+    return CheckResult(name=check.name, part=part, score=0.0, max_score=check.points, status=status,
+                       message=message, visibility=check.visibility, diagnostics=diagnostics or {})
+
+
+def _missing(check: Check, part: str, names: tuple[str, ...], *, cells: list, problem_at: ProblemAt) -> CheckResult:
+    """Not run when the cell meant to define a name failed or never ran; failed when nothing defines it."""
+    for name in names:
+        blocked = _blocking_problem(name, cells, problem_at)
+        if blocked is not None:
+            return _result(check, part, Status.NOT_RUN, _not_run_message(name, *blocked))
+    return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined")
+
+
+def _blocking_problem(name: str, cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
+    """The first cell that defines `name` but failed, timed out or never ran."""
+    for index, cell in enumerate(cells):
+        if cell.cell_type == "code" and binds(cell.source, name):
+            problem = problem_at(index)
+            if problem is not None:
+                return index, problem
+    return None
+
+
+def _not_run_message(name: str, index: int, problem: ExecutionProblem) -> str:
+    """Why the work behind `name` never ran, pointing at the cell."""
+    why = {"error": f"raised {problem.ename}: {problem.evalue}", "timeout": "timed out",
+           "kernel_died": "never ran: the kernel died" if index != problem.cell_index else "killed the kernel",
+           "notebook_timeout": "never ran: the notebook's time limit ran out"}.get(problem.kind, problem.kind)
+    return f"not run: `{name}` is defined in cell {index + 1}, which {why}"
+
+
+def _undefined_name(error: dict[str, str]) -> str | None:
+    """The name in a NameError message, if that is what the error was."""
+    match = re.match(r"name '(\w+)' is not defined", error.get("evalue", "")) if error.get("ename") == "NameError" else None
+    return match.group(1) if match else None
+
+
+def binds(source: str, name: str) -> bool:
+    """Whether a cell's code (at any level) defines `name`: def, class, assignment, import, for, with."""
+    try:
+        tree = ast.parse(_without_magics(source))
+    except SyntaxError:
+        return bool(re.search(rf"(^|\n)\s*(def|class)\s+{re.escape(name)}\b|\b{re.escape(name)}\s*(,[^=\n]*)?=[^=]",
+                              source))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
+            return True
+    return False
+
+
+def _without_magics(source: str) -> str:
+    """Cell source with IPython magics and shell escapes blanked out, so `ast` can read it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())

@@ -1,0 +1,183 @@
+"""`grader check` as a pipeline: the grading steps of one submission, in the order declared in STEPS.
+
+Each step takes the submission's `Job` and fills in more of it; a `SubmissionError` from any step
+makes that one submission ungradable (with the message) and the batch goes on.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import nbformat
+
+from grader.discover import SubmissionFile, find_submissions, identify, known_names, load_assignments
+from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError
+from grader.results import BatchResult, SubmissionResult
+from grader.spec import Assignment, Check, Context
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings shared by every submission of a batch."""
+
+    fastai_home: Path
+    seed: int = 0
+    cell_timeout: float | None = None  # None: each assignment's own default
+    notebook_timeout: float | None = None
+
+
+@dataclass
+class Job:
+    """One submission on its way through the steps."""
+
+    file: SubmissionFile
+    options: Options
+    assignments: dict[str, Assignment]
+    workdir: Path
+    notebook: nbformat.NotebookNode | None = None
+    assignment: str = ""
+    parts: list[Assignment] = field(default_factory=list)
+    inputs_seed: int = 0
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # check key → generated inputs
+    plans: list = field(default_factory=list)
+    execution: Any = None
+    records: dict[str, Any] = field(default_factory=dict)
+    result: SubmissionResult | None = None
+
+    @property
+    def checks(self) -> dict[str, tuple[str, Check]]:
+        """Every check to grade, by key `part/name`, with its part."""
+        return {f"{a.part}/{c.name}": (a.part, c) for a in self.parts for c in a.checks}
+
+
+def read_notebook(job: Job) -> None:
+    """Read and validate the file as a Jupyter notebook."""
+    try:
+        notebook = nbformat.read(job.file.path, as_version=4)
+        nbformat.validate(notebook)
+    except UnicodeDecodeError:
+        raise NotANotebook("not a notebook: the file is not UTF-8 text") from None
+    except nbformat.reader.NotJSONError as error:
+        raise NotANotebook(f"not a notebook: malformed JSON ({str(error).splitlines()[0][:200]})") from None
+    except (nbformat.ValidationError, KeyError, AttributeError, TypeError, ValueError) as error:
+        raise NotANotebook(f"not a notebook: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
+    job.notebook = notebook
+
+
+def identify_assignment(job: Job) -> None:
+    """Which assignment: notebook metadata `grader.assignment`, else the file name."""
+    meta = job.notebook.metadata.get("grader", {})
+    job.assignment, job.parts = identify(meta.get("assignment") if isinstance(meta, dict) else None,
+                                         job.file.path.stem, job.assignments)
+
+
+def draw_inputs(job: Job) -> None:
+    """Fresh inputs for every check, from a seed drawn anew for this run, written where only the grader looks."""
+    from grader.probe import generate_inputs, plan_probes
+
+    job.inputs_seed = secrets.randbits(32)
+    checks = {key: check for key, (_, check) in job.checks.items()}
+    job.inputs = {key: generate_inputs(check, seed=job.inputs_seed ^ zlib.crc32(key.encode()))
+                  for key, check in checks.items()}
+    probe_folder = Path(tempfile.mkdtemp(prefix="probe-", dir=job.workdir))
+    job.plans = plan_probes(checks, job.inputs, folder=probe_folder)
+
+
+def run_kernel(job: Job) -> None:
+    """Execute the student's cells then the probe cells in a fresh kernel, in a scratch folder."""
+    from grader.execute import execute
+    from grader.probe import runtime_cell_source
+
+    scratch = job.workdir / "work"
+    scratch.mkdir()
+    env = {**os.environ, "FASTAI_HOME": str(job.options.fastai_home)}
+    cell_timeout = job.options.cell_timeout or max(a.cell_timeout for a in job.parts)
+    notebook_timeout = job.options.notebook_timeout or max(a.notebook_timeout for a in job.parts)
+    try:
+        job.execution = execute(job.notebook, probes=[(p.key, p.cell_source(), p.check.timeout) for p in job.plans],
+                                cwd=scratch, env=env, seed=job.options.seed, cell_timeout=cell_timeout,
+                                notebook_timeout=notebook_timeout, probe_runtime=runtime_cell_source())
+    except GraderError:
+        raise
+    except Exception as error:
+        raise KernelFailed(f"the notebook could not be run: {type(error).__name__}: {error}") from error
+
+
+def read_probes(job: Job) -> None:
+    """Load what each probe wrote, with loaders that cannot run code."""
+    from grader.probe import read_record
+
+    job.records = {plan.key: read_record(plan.out_base) for plan in job.plans}
+
+
+def judge_checks(job: Job) -> None:
+    """Compare every check with its reference (computed here, on the same inputs) and build the result."""
+    from grader.judge import judge
+
+    execution = job.execution
+    checks = []
+    for key, (part, check) in job.checks.items():
+        ctx = Context(inputs=job.inputs.get(key, {}), data_dir=job.options.fastai_home / "data",
+                      notebook=execution.notebook, seed=job.options.seed)
+        checks.append(judge(check, part, job.records.get(key), ctx, cells=execution.notebook.cells,
+                            problem_at=execution.problem_at, probe_failure=execution.probe_failures.get(key)))
+    job.result = SubmissionResult(path=str(job.file.path), student=job.file.student, assignment=job.assignment,
+                                  checks=checks, problems=execution.problems,
+                                  declared_max_score=sum(a.max_score for a in job.parts),
+                                  execute_seconds=round(execution.seconds, 3))
+
+
+STEPS: tuple[Callable[[Job], None], ...] = (read_notebook, identify_assignment, draw_inputs, run_kernel,
+                                             read_probes, judge_checks)
+
+
+def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str, Assignment]) -> SubmissionResult:
+    """Grade one submission through STEPS; any failure becomes an ungradable result, never an exception."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
+        job = Job(file, options, assignments, Path(workdir))
+        try:
+            for step in STEPS:
+                step(job)
+            result = job.result
+        except SubmissionError as error:
+            result = _ungradable(job, str(error))
+        except Exception as error:  # a bug or an odd file must not stop the batch
+            result = _ungradable(job, f"internal error while grading: {type(error).__name__}: {error}")
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _ungradable(job: Job, error: str) -> SubmissionResult:
+    """A result for a submission that could not be graded, keeping what is known about it."""
+    return SubmissionResult.without_results(error, path=str(job.file.path), student=job.file.student,
+                                            assignment=job.assignment,
+                                            declared_max_score=sum(a.max_score for a in job.parts))
+
+
+def grade(paths: list[Path], *, fastai_home: Path | None = None, seed: int = 0, cell_timeout: float | None = None,
+          notebook_timeout: float | None = None, on_start: Callable[[int, int, SubmissionFile], None] | None = None,
+          on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
+    """Grade every notebook under `paths`; one result per submission, in the order found."""
+    assignments = load_assignments()
+    if not assignments:
+        raise GraderError("no assignment specs found (assignments/<part>/checks.py)")
+    files = find_submissions(paths, known_names=known_names(assignments))
+    if not files:
+        raise GraderError(f"no notebooks (*.ipynb) found in {', '.join(str(p) for p in paths)}")
+    home = Path(fastai_home or os.environ.get("FASTAI_HOME") or Path.home() / ".fastai").expanduser().resolve()
+    options = Options(fastai_home=home, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+    batch = BatchResult()
+    for number, file in enumerate(files, 1):
+        if on_start:
+            on_start(number, len(files), file)
+        batch.submissions.append(grade_file(file, options=options, assignments=assignments))
+        if on_result:
+            on_result(number, len(files), batch.submissions[-1])
+    return batch

@@ -1,0 +1,166 @@
+"""`grader site`: the course's static site: a landing page with each part's notebook, plus reports when graded."""
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grader.exceptions import GraderError, ResultsUnreadable
+from grader.results import BatchResult
+
+NOTEBOOKS_FOLDER = "notebooks"
+RESULTS_FOLDER = "results"
+QUESTION_TAG = re.compile(r"^q\d+$")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class PartPage:
+    """What the landing page says about one part."""
+
+    name: str
+    title: str
+    summary: str
+    sections: list[str]
+    questions: int
+    points: float | None
+    notebook_href: str | None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class Course:
+    """Title, introduction and parts, read from the assignments folder."""
+
+    title: str
+    introduction: str
+    parts: list[PartPage]
+
+
+def default_assignments_dir() -> Path:
+    """`./assignments` when it exists, else the `assignments` folder installed with the package."""
+    local = Path("assignments")
+    if local.is_dir():
+        return local
+    from grader.discover import assignment_folders
+
+    installed = [folder for folder in assignment_folders() if folder.is_dir()]
+    return installed[-1] if installed else local
+
+
+def build_site(*, out_dir: Path, assignments_dir: Path | None = None, results: Path | None = None) -> list[Path]:
+    """Write the landing page, copy each part's notebook, and (given `results`) the reports and class summary."""
+    from grader.emitters import html
+    from grader.report import render_page
+
+    assignments_dir = Path(assignments_dir) if assignments_dir is not None else default_assignments_dir()
+    if not assignments_dir.is_dir():
+        raise GraderError(f"assignments folder {assignments_dir} does not exist; pass --assignments DIR")
+    batch = read_results(results) if results is not None else None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    course = read_course(assignments_dir)
+    written = copy_notebooks(assignments_dir, out_dir / NOTEBOOKS_FOLDER, course.parts)
+    if batch is not None:
+        written += html.emit(batch, out_dir=out_dir / RESULTS_FOLDER, home_href="../index.html")
+    landing = out_dir / "index.html"
+    landing.write_text(render_page("landing.html.j2", course=course, batch=batch,
+                                   summary_href=f"{RESULTS_FOLDER}/index.html" if batch else None), encoding="utf-8")
+    return [landing, *written]
+
+
+def read_results(results: Path) -> BatchResult:
+    """A results folder's `results.json` (or the file itself)."""
+    path = Path(results)
+    path = path / "results.json" if path.is_dir() else path
+    if not path.is_file():
+        raise ResultsUnreadable(f"{path} does not exist; run `grader check ... --out DIR` first and pass that DIR")
+    try:
+        return BatchResult.read_json(path)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ResultsUnreadable(f"{path} is not a grader results file: {error}") from error
+
+
+def read_course(assignments_dir: Path) -> Course:
+    """The course as the assignments folder describes it: README for title and order, notebooks for the rest."""
+    readme = assignments_dir / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    title, introduction = _title_and_paragraph(text)
+    folders = sorted(path.name for path in assignments_dir.iterdir()
+                     if path.is_dir() and not path.name.startswith((".", "_")))
+    mentioned = _parts_mentioned(text, folders)
+    names = mentioned + [name for name in folders if name not in mentioned]
+    specs = _assignment_specs(assignments_dir)
+    parts = [part_page(assignments_dir / name, spec=specs.get(name)) for name in names]
+    return Course(title or "Course assignments", introduction, [part for part in parts if part is not None])
+
+
+def part_page(folder: Path, *, spec) -> PartPage | None:
+    """One part from its folder's notebook (None for a folder that is not a part); problems become notes."""
+    notebook = folder / f"{folder.name}.ipynb"
+    points = spec.max_score if spec is not None else None
+    if not notebook.is_file():
+        if spec is None:
+            return None
+        return PartPage(folder.name, spec.title, "", [], 0, points, None,
+                        problem="The notebook for this part is not available yet.")
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except (OSError, ValueError) as error:
+        return PartPage(folder.name, spec.title if spec else folder.name, "", [], 0, points, None,
+                        problem=f"The notebook could not be read: {error}")
+    markdown = "\n\n".join(cell.source for cell in cells if cell.cell_type == "markdown")
+    title, summary = _title_and_paragraph(markdown)
+    sections = [match.group(2) for line in markdown.splitlines()
+                if (match := HEADING.match(line)) and len(match.group(1)) == 2]
+    questions = sum(any(QUESTION_TAG.match(tag) for tag in cell.metadata.get("tags", [])) for cell in cells)
+    return PartPage(folder.name, (spec.title if spec else "") or title or folder.name, summary, sections,
+                    questions, points, f"{NOTEBOOKS_FOLDER}/{notebook.name}")
+
+
+def copy_notebooks(assignments_dir: Path, target: Path, parts: list[PartPage]) -> list[Path]:
+    """Copy each available part's notebook into the site for download."""
+    written = []
+    for part in parts:
+        if part.notebook_href:
+            target.mkdir(parents=True, exist_ok=True)
+            written.append(Path(shutil.copyfile(assignments_dir / part.name / f"{part.name}.ipynb",
+                                                target / f"{part.name}.ipynb")))
+    return written
+
+
+def _assignment_specs(assignments_dir: Path) -> dict:
+    """Check specs by part (for titles and points); none when they cannot be loaded."""
+    from grader.discover import load_assignments
+
+    try:
+        return load_assignments((assignments_dir.resolve(),))
+    except (GraderError, ImportError, SyntaxError, ValueError):
+        return {}
+
+
+def _title_and_paragraph(markdown: str) -> tuple[str, str]:
+    """The first heading's text and the first paragraph that is not a heading, list or table."""
+    title, paragraph = "", ""
+    for block in re.split(r"\n\s*\n", markdown):
+        block = block.strip()
+        heading = HEADING.match(block.splitlines()[0]) if block else None
+        if heading and not title:
+            title = heading.group(2)
+        elif block and not heading and not paragraph and block[0] not in "|-*>`<!":
+            paragraph = " ".join(line.strip() for line in block.splitlines())
+    return title, paragraph
+
+
+def _parts_mentioned(text: str, folders: list[str]) -> list[str]:
+    """Folder names in the order the README links their notebooks, then in the order it first names them."""
+    def first(pattern: str) -> dict[str, int]:
+        found = {name: re.search(pattern.format(re.escape(name)), text) for name in folders}
+        return {name: match.start() for name, match in found.items() if match}
+
+    linked, named = first(r"{0}/{0}\.ipynb"), first(r"(?<![\w-]){0}(?![\w-])")
+    return sorted(linked, key=linked.get) + sorted(set(named) - set(linked), key=named.get)
+

@@ -1,0 +1,138 @@
+"""The questionnaire graded through the real pipeline: solution, blank assignment, moved and duplicated
+cells, code answers right in other ways, and code answers that are wrong. One batch, one kernel each."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.pipeline import grade
+from grader.results import Status
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTION = REPO / "reference" / "solutions" / "questionnaire.ipynb"
+BLANK = REPO / "assignments" / "questionnaire" / "questionnaire.ipynb"
+FULL_MARKS = 42
+
+OTHER_WAYS = {
+    "q04": "# Builds a new list in one line: a for loop and an if filter inside brackets.\n"
+           "def double_odds(numbers):\n    return [x + x for x in numbers if x % 2 != 0]",
+    "q09": "import numpy as np\nt = np.arange(1, 10).reshape(3, 3)\ndoubled = t + t\nbottom_right = doubled[-2:, -2:]",
+    "q21": "sigmoid = torch.sigmoid\nplt.plot(torch.linspace(-4, 4, 50), sigmoid(torch.linspace(-4, 4, 50)))\n"
+           "plt.show()\n# An S shape: smooth, increasing, and always between 0 and 1.",
+    "q26": "# A list of tuples: each tuple pairs an input x with its label y, like a Dataset.\n"
+           "def pair_up(a, b):\n    return [(a[i], b[i]) for i in range(len(a))]",
+    "q34": "# ReLU turns negative numbers into zero and keeps positive ones; it is the nonlinear activation.\n"
+           "def relu(x):\n    return torch.where(x > 0, x, torch.zeros_like(x))\nplot_function(relu)",
+}
+WRONG = {
+    "q04": "# Builds a new list in one line: a for loop and an if filter inside brackets.\n"
+           "def double_odds(numbers):\n    out = []\n    for n in numbers:\n        if n % 2:\n"
+           "            out.append(2 * n)\n    return out",
+    "q09": "t = tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]])\ndoubled = t * 2\nbottom_right = doubled[:2, :2]",
+    "q21": "def sigmoid(x):\n    return 1 / (1 + torch.exp(-x))\n# An S shape: smooth, increasing, always between 0 and 1.",
+    "q26": "# A list of tuples: each tuple pairs an input x with its label y, like a Dataset.\n"
+           "def pair_up(a, b):\n    return [[x, y] for x, y in zip(a, b)]",
+    "q34": "# ReLU turns negative numbers into zero and keeps positive ones; it is the nonlinear activation.\n"
+           "def relu(x):\n    return x.abs()\nplot_function(relu)",
+}
+
+
+def answer_cell(notebook, tag: str):
+    return next(cell for cell in notebook.cells if tag in cell.metadata.get("tags", []))
+
+
+def with_answers(answers: dict[str, str]) -> nbformat.NotebookNode:
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    for tag, source in answers.items():
+        answer_cell(notebook, tag).source = source
+    return notebook
+
+
+def moved_and_duplicated() -> nbformat.NotebookNode:
+    """Answers moved to the end in reverse order; a wrong copy of q05 after it; an empty copy of q06 before it."""
+    notebook = nbformat.read(SOLUTION, as_version=4)
+    answers = [cell for cell in notebook.cells if cell.metadata.get("tags", [""])[0] in
+               {f"q{n:02d}" for n in range(1, 38)}]
+    others = [cell for cell in notebook.cells if cell not in answers]
+    wrong_copy = copy.deepcopy(answer_cell(notebook, "q05"))
+    wrong_copy.source, wrong_copy.id = "A rank-3 tensor is just a list of numbers in Python.", "q05-copy"
+    empty_copy = copy.deepcopy(answer_cell(notebook, "q06"))
+    empty_copy.source, empty_copy.id = "", "q06-copy"
+    notebook.cells = others[:2] + [empty_copy] + others[2:] + answers[::-1] + [wrong_copy]
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, fastai_home):
+    """Each notebook graded once, in one batch: student name → SubmissionResult."""
+    folder = tmp_path_factory.mktemp("questionnaire")
+    notebooks = {"solution": nbformat.read(SOLUTION, as_version=4), "blank": nbformat.read(BLANK, as_version=4),
+                 "moved_and_duplicated": moved_and_duplicated(), "right_in_other_ways": with_answers(OTHER_WAYS),
+                 "wrong_code": with_answers(WRONG)}
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, folder / f"{name}.ipynb")
+    batch = grade([folder], fastai_home=fastai_home)
+    return {submission.student: submission for submission in batch.submissions}
+
+
+def checks_of(submission) -> dict:
+    return {check.name: check for check in submission.checks}
+
+
+def test_the_solution_gets_full_marks_and_every_prose_score_is_marked_for_review(graded):
+    solution = graded["solution"]
+    assert solution.error is None and solution.problems == []
+    assert (solution.score, solution.max_score) == (FULL_MARKS, FULL_MARKS)
+    checks = checks_of(solution)
+    assert len(checks) == 37
+    assert all(check.needs_review for name, check in checks.items() if name != "q09")
+    assert not checks["q09"].needs_review
+
+
+def test_answers_carry_prompt_text_reference_and_concepts(graded):
+    q07 = checks_of(graded["solution"])["q07"].answer
+    assert q07.prompt.startswith("What are the L1 norm") and "absolute" in q07.text
+    assert q07.reference == q07.text and q07.concepts_missing == [] and len(q07.concepts_found) == 4
+    q21 = checks_of(graded["solution"])["q21"].answer
+    assert "def sigmoid" in q21.text and q21.concepts_found
+
+
+def test_the_blank_assignment_runs_cleanly_and_scores_zero(graded):
+    blank = graded["blank"]
+    assert blank.error is None and blank.problems == []
+    assert blank.score == 0 and blank.max_score == FULL_MARKS
+    assert {check.status for check in blank.checks} == {Status.FAILED}
+    assert "empty answer" in checks_of(blank)["q01"].message
+
+
+def test_moved_cells_lose_nothing_and_duplicates_count_once(graded):
+    moved = graded["moved_and_duplicated"]
+    assert moved.score == FULL_MARKS
+    q05 = checks_of(moved)["q05"]
+    assert q05.diagnostics["duplicates_ignored"] == 1 and "1 more cell(s) tagged q05 ignored" in q05.message
+    q06 = checks_of(moved)["q06"]
+    assert q06.diagnostics == {"answer_cells": 2, "duplicates_ignored": 0} and q06.passed
+
+
+def test_code_answers_written_differently_are_right(graded):
+    checks = checks_of(graded["right_in_other_ways"])
+    for tag in OTHER_WAYS:
+        assert checks[tag].passed, (tag, checks[tag].message)
+
+
+def test_the_top_left_block_is_not_the_bottom_right_one(graded):
+    q09 = checks_of(graded["wrong_code"])["q09"]
+    assert q09.status == Status.PARTIAL and q09.score == 1
+    assert "`bottom_right` should be" in q09.message and "[[2, 4], [8, 10]]" in q09.message
+
+
+def test_wrong_code_answers_lose_their_code_points_but_keep_their_explanations(graded):
+    checks = checks_of(graded["wrong_code"])
+    assert checks["q04"].score == 1 and "must use a list comprehension" in checks["q04"].message
+    assert checks["q21"].score == 1.5 and "plot: no picture" in checks["q21"].message
+    assert checks["q26"].score == 1.5 and "not returned as a list of tuples" in checks["q26"].message
+    assert checks["q34"].score == 1.5 and "values differ" in checks["q34"].message
+    assert checks["q34"].diagnostics["code_fraction"] == 0.5
