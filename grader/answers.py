@@ -132,7 +132,8 @@ class FreeText(Comparison, kind="free_text"):
 class CodeAnswer(Comparison, kind="code_answer"):
     """A code answer: values from a `guarded` fetch judged by `values`, plus an optional plot and prose part.
 
-    Points: (1 - prose_share) for the code (half of it for a plot in the answer cell when `needs_plot`),
+    Points: (1 - prose_share) for the code; with `needs_plot`, right values without a picture in the answer
+    cell earn half of that (a picture of wrong values earns nothing);
     prose_share for the `#` comments scored by `rubric` (then flagged for review). `syntax` =
     (function, ast node name) requires that construct in the function's definition.
     """
@@ -156,7 +157,7 @@ class CodeAnswer(Comparison, kind="code_answer"):
                            "are read when the notebook is graded")
         if self.needs_plot:
             plotted = bool(cell and cell["has_picture"])
-            code = (code + plotted) / 2
+            code *= (1 + plotted) / 2
             parts.append("plot: shown" if plotted else "plot: no picture in the answer cell")
         fraction, found, missing = (1 - self.prose_share) * code, [], []
         if self.rubric is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,18 @@ def discover_parts(*, names: list[str] | None = None, folders: list[Path] | None
     if unknown:
         raise UnknownPart(f"no assignment spec for {', '.join(unknown)} in {', '.join(map(str, folders))} "
                           f"(known parts: {', '.join(available) or 'none'})")
-    specs = _load_specs(folders)
-    return [_part(name, specs.get(name)) for name in chosen]
+    return [_part(name, _load_spec(name, folders)) for name in chosen]
 
 
-def _load_specs(folders: list[Path]) -> dict[str, Any]:
-    """Every loadable spec by part name; a broken spec must not stop the workflow from being written."""
-    from grader.discover import load_assignments
+def _load_spec(name: str, folders: list[Path]) -> Any:
+    """The part's Assignment from the first folder declaring it, or None: a broken spec must not stop the workflow."""
+    from grader.discover import _load_spec as load_checks_file
 
+    checks_file = next(Path(f) / name / "checks.py" for f in folders if (Path(f) / name / "checks.py").exists())
     try:
-        return load_assignments(tuple(folders))
-    except Exception:  # noqa: BLE001 - fall back to steps without points
-        return {}
+        return load_checks_file(checks_file)
+    except Exception:  # noqa: BLE001 - an unfinished spec gives a step without points
+        return None
 
 
 def _part(name: str, assignment: Any) -> Part:
@@ -73,7 +74,7 @@ def _part(name: str, assignment: Any) -> Part:
 
 def grading_command(part: str, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
     """The shell command a step runs for one part: grade its notebook, emit the classroom result blob."""
-    path = notebook.format(part=part)
+    path = shlex.quote(notebook.format(part=part))
     return f"grader check {path} --format github --format table --out .grader/{part}"
 
 

@@ -177,7 +177,7 @@ def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: st
     rates = check_rates(batch)
     checks = [rate for rate in rates if not rate.prompt]
     questions = [rate for rate in rates if rate.prompt]
-    distribution = draw_histogram([row.percent for row in rows], title="Score distribution",
+    distribution = draw_histogram([row.percent for row in rows], title="Students by percentage of points",
                                   x_label="percentage of points available")
     failures = [(submission, href) for submission, href in zip(batch.submissions, report_hrefs)
                 if submission.status == "error"]

@@ -91,13 +91,20 @@ def test_init_names_unknown_parts(tmp_path):
 
 
 def test_a_spec_that_does_not_load_still_gets_a_step_without_points(tmp_path):
-    broken = tmp_path / "specs/unfinished/checks.py"
-    broken.parent.mkdir(parents=True)
-    broken.write_text("raise RuntimeError('half written')\n")
-    [part] = discover_parts(folders=[tmp_path / "specs"])
-    assert (part.name, part.max_score) == ("unfinished", None)
-    step = next(s for s in steps_of(workflow([part])) if s.get("id") == "unfinished")
-    assert step["name"] == "unfinished" and step["run"] == grading_command("unfinished")
+    specs = tmp_path / "specs"
+    (specs / "unfinished").mkdir(parents=True)
+    (specs / "unfinished/checks.py").write_text("raise RuntimeError('half written')\n")
+    (specs / "tiny").mkdir()
+    (specs / "tiny/checks.py").write_text(
+        "from grader.compare import Scalar\nfrom grader.spec import Assignment, Check, Value\n"
+        "ASSIGNMENT = Assignment(part='tiny', title='A tiny part', notebook_timeout=120,\n"
+        "                        checks=(Check('x', points=3, fetch=Value('x'), compare=Scalar()),))\n")
+    tiny, unfinished = discover_parts(folders=[specs])
+    assert (tiny.name, tiny.title, tiny.max_score, tiny.timeout_minutes) == ("tiny", "A tiny part", 3, 7)
+    assert (unfinished.name, unfinished.max_score) == ("unfinished", None)
+    steps = {s["id"]: s for s in steps_of(workflow([tiny, unfinished])) if "id" in s}
+    assert steps["tiny"]["name"] == "A tiny part (3 points)"
+    assert steps["unfinished"]["name"] == "unfinished" and steps["unfinished"]["run"] == grading_command("unfinished")
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +115,9 @@ def step_run(tmp_path_factory, fastai_home):
     document = yaml.safe_load(init_workflow(repo, parts=["questionnaire"]).read_text())
     step = next(s for s in steps_of(document) if s.get("id") == "questionnaire")
     output, summary = repo / "github_output", repo / "step_summary.md"
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `grader` as CI's pip install puts it
     env = {**os.environ, "FASTAI_HOME": str(fastai_home), "GITHUB_OUTPUT": str(output),
-           "GITHUB_STEP_SUMMARY": str(summary), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+           "GITHUB_STEP_SUMMARY": str(summary), "PATH": path}
     done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=600)
     return document, done, output, summary

@@ -32,6 +32,13 @@ def xml_tree(element: ET.Element) -> dict:
             "children": [xml_tree(child) for child in element]}
 
 
+@pytest.fixture(autouse=True)
+def outside_github_actions(monkeypatch):
+    """No test here writes to the step outputs of a CI run that happens to run this suite."""
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
 @pytest.fixture(scope="module")
 def digits(data_dir) -> dict[str, list]:
     """The mean 3 and mean 7 of the real MNIST_SAMPLE training set, and their difference, as 28×28 lists."""
@@ -103,9 +110,7 @@ def test_one_file_per_submission_in_a_documented_layout(tmp_path, batch, format_
         assert f"{format_name}/{student}/{assignment}/{file_name}" in several
 
 
-def test_github_blob_matches_the_reporter_shape_and_keeps_fractions(tmp_path, batch, monkeypatch):
-    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+def test_github_blob_matches_the_reporter_shape_and_keeps_fractions(tmp_path, batch):
     files = written(tmp_path, "github", batch)
     blobs = {}
     for student in ("alice", "bob", "carol"):
@@ -146,7 +151,6 @@ def test_github_writes_step_output_and_appends_the_summary(tmp_path, digits, mon
 def test_github_output_for_a_batch_is_one_blob_over_all_submissions(tmp_path, batch, monkeypatch):
     output = tmp_path / "github_output"
     monkeypatch.setenv("GITHUB_OUTPUT", str(output))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     emit("github", batch, out_dir=tmp_path / "out")
     blob = json.loads(base64.b64decode(output.read_text().strip().removeprefix("result=")))
     jsonschema.validate(blob, schema("github_result"))
@@ -173,7 +177,8 @@ def test_classroom50_result_has_whole_points_that_add_up(tmp_path, batch, monkey
 
 
 def test_classroom50_takes_identity_from_the_runner_environment(tmp_path, digits, monkeypatch):
-    runner = {"CLASSROOM": "cs-mnist", "ASSIGNMENT": "baseline", "SUBMISSION_TAG": "submit/2026-06-01T14-32-05Z-a1b2c3d",
+    runner = {"CLASSROOM": "cs-mnist", "ASSIGNMENT": "baseline",
+              "SUBMISSION_TAG": "submit/2026-06-01T14-32-05Z-a1b2c3d",
               "COMMIT_URL": "https://github.com/o/r/commit/abc", "RELEASE_URL": "https://github.com/o/r/releases/x"}
     for name, value in runner.items():
         monkeypatch.setenv(name, value)

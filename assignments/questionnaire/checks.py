@@ -38,6 +38,8 @@ class NineGrid(Comparison, kind="nine_grid"):
             if got is not None and got.numel() == want.numel() and got.shape in (want.shape, (want.numel(),)) \
                     and bool((got.double().reshape(want.shape) == want.double()).all()):
                 fraction += share
+            elif student.get(name) is None:
+                notes.append(f"`{name}` is not defined")
             else:
                 shown = got.tolist() if got is not None else describe(student.get(name))
                 notes.append(f"`{name}` should be {what}, got {shown}")

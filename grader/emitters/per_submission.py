@@ -1,6 +1,7 @@
 """Helpers shared by the formats that describe one submission: file layout, numbers, student-facing text."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def number(value: float) -> int | float:
 
 def whole_points(value: float) -> int:
     """Points rounded half up to an integer, for formats that only take integers."""
-    return int(float(value) + 0.5) if value >= 0 else -int(-float(value) + 0.5)
+    return math.floor(float(value) + 0.5)
 
 
 def check_title(check: CheckResult) -> str:
