@@ -123,7 +123,7 @@ class FreeText(Comparison, kind="free_text"):
         scored = score_answer(text, prompt=self.prompt, rubric=self.rubric)
         message = describe_rubric(scored) + "; to be read by your instructor" + _duplicates_note(ignored, self.tag)
         answer = Answer(self.prompt, text, self.reference, scored.found, scored.missing)
-        return Outcome(round(scored.fraction, 4), message,
+        return Outcome(scored.fraction, message,
                        {"answer_cells": len(student or []), "duplicates_ignored": ignored}, answer=answer,
                        needs_review=True)
 
@@ -153,7 +153,7 @@ class CodeAnswer(Comparison, kind="code_answer"):
         code, code_message = self._judge_values(student, expected, ctx)
         parts = [f"code: {code_message}"]
         if ctx.notebook is None:  # a self-check sees the kernel, not the saved notebook
-            return Outcome(round((1 - self.prose_share) * code, 4), parts[0] + "; the plot and the explanation "
+            return Outcome((1 - self.prose_share) * code, parts[0] + "; the plot and the explanation "
                            "are read when the notebook is graded")
         if self.needs_plot:
             plotted = bool(cell and cell["has_picture"])
@@ -167,7 +167,7 @@ class CodeAnswer(Comparison, kind="code_answer"):
             found, missing = scored.found, scored.missing
             parts.append(f"explanation: {describe_rubric(scored)}")
         answer = Answer(self.prompt, cell["source"] if cell else "", self.reference, found, missing)
-        return Outcome(round(fraction, 4), "; ".join(parts) + _duplicates_note(ignored, self.tag),
+        return Outcome(fraction, "; ".join(parts) + _duplicates_note(ignored, self.tag),
                        {"answer_cells": len(cells), "duplicates_ignored": ignored, "code_fraction": round(code, 4)},
                        answer=answer, needs_review=self.rubric is not None)
 

@@ -13,6 +13,7 @@ from grader.results import CheckResult, ExecutionProblem, Status
 from grader.spec import Check, Context, Outcome
 
 ProblemAt = Callable[[int], ExecutionProblem | None]
+NOTHING_RAN = ("SyntaxError", "IndentationError", "TabError")  # errors raised before any line of the cell ran
 
 
 def judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *, cells: list,
@@ -35,6 +36,10 @@ def _judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *,
         return _result(check, part, Status.NOT_RUN, "could not be checked: the probe left no result")
     if record.missing:
         return _missing(check, part, record.missing, cells=cells, problem_at=problem_at)
+    for name in check.fetch.needs():
+        stale = _stale_definition(name, cells, problem_at)
+        if stale is not None:
+            return _result(check, part, Status.NOT_RUN, _not_run_message(name, *stale))
     if record.error:
         name = _undefined_name(record.error)
         blocked = _blocking_problem(name, cells, problem_at) if name else None
@@ -97,6 +102,17 @@ def _blocking_problem(name: str, cells: list, problem_at: ProblemAt) -> tuple[in
             if problem is not None:
                 return index, problem
     return None
+
+
+def _stale_definition(name: str, cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
+    """The last cell defining `name`, when none of it ran (syntax error, timeout, dead kernel): an older value is stale."""
+    binding = [index for index, cell in enumerate(cells) if cell.cell_type == "code" and binds(cell.source, name)]
+    problem = problem_at(binding[-1]) if binding else None
+    never_ran = problem is not None and (problem.kind in ("kernel_died", "notebook_timeout")
+                                         or (problem.kind == "error" and problem.ename in NOTHING_RAN))
+    if not never_ran:
+        return None
+    return binding[-1], problem
 
 
 def _not_run_message(name: str, index: int, problem: ExecutionProblem) -> str:

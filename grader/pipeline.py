@@ -5,6 +5,7 @@ makes that one submission ungradable (with the message) and the batch goes on.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -59,12 +60,16 @@ class Job:
 def read_notebook(job: Job) -> None:
     """Read and validate the file as a Jupyter notebook."""
     try:
-        notebook = nbformat.read(job.file.path, as_version=4)
-        nbformat.validate(notebook)
+        document = json.loads(job.file.path.read_text())
     except UnicodeDecodeError:
         raise NotANotebook("not a notebook: the file is not UTF-8 text") from None
-    except nbformat.reader.NotJSONError as error:
-        raise NotANotebook(f"not a notebook: malformed JSON ({str(error).splitlines()[0][:200]})") from None
+    except ValueError as error:
+        raise NotANotebook(f"not a notebook: malformed JSON ({error})") from None
+    if not isinstance(document, dict) or "cells" not in document or "nbformat" not in document:
+        raise NotANotebook("not a notebook: the JSON has no 'cells' and 'nbformat' (is this a Jupyter notebook?)")
+    try:
+        notebook = nbformat.reads(json.dumps(document), as_version=4)
+        nbformat.validate(notebook)
     except (nbformat.ValidationError, KeyError, AttributeError, TypeError, ValueError) as error:
         raise NotANotebook(f"not a notebook: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
     job.notebook = notebook

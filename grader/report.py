@@ -32,6 +32,7 @@ REPORTS_FOLDER = "reports"
 ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 INLINE_MARKUP = re.compile(r"(`[^`]+`|\*\*[^*]+\*\*|\*[^*\s][^*]*\*)")
+CODE_MARKUP = re.compile(r"(`[^`]+`)")
 INLINE_KINDS = {"code": ("`", "`"), "strong": ("**", "**"), "em": ("*", "*")}
 
 
@@ -42,6 +43,7 @@ class Diagnostic:
     label: str
     text: str
     block: bool = False
+    parts: tuple["Diagnostic", ...] = ()  # a nested group (e.g. one per value a check compared)
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,8 @@ def diagnostic(key: str, value: Any) -> Diagnostic:
     if isinstance(value, str) and "\n" in value.strip():
         text = plain_text(value)
         return Diagnostic(label, text if len(text) <= MAX_BLOCK_CHARS else "…" + text[-MAX_BLOCK_CHARS:], True)
+    if isinstance(value, dict) and value and len(value) <= MAX_SHOWN_ITEMS:
+        return Diagnostic(label, "", parts=tuple(diagnostic_rows(value)))
     if key.endswith("_fraction") and isinstance(value, (int, float)) and not isinstance(value, bool):
         return Diagnostic(label, f"{value:.2%}")
     return Diagnostic(label, _short(_compact(value)))
@@ -304,10 +308,10 @@ def slug(text: str) -> str:
     return cleaned[:80] or "submission"
 
 
-def inline_spans(text: str) -> list[tuple[str, str]]:
-    """Markdown's inline `code`, **strong** and *emphasis* as (kind, text) pairs; everything else is 'text'."""
+def inline_spans(text: str, *, code_only: bool = False) -> list[tuple[str, str]]:
+    """Markdown's inline `code`, **strong** and *emphasis* (only `code` with `code_only`) as (kind, text) pairs."""
     spans = []
-    for index, piece in enumerate(INLINE_MARKUP.split(text)):
+    for index, piece in enumerate((CODE_MARKUP if code_only else INLINE_MARKUP).split(text)):
         if index % 2 == 0:  # re.split puts the captured markup at odd positions
             spans += [("text", piece)] if piece else []
             continue

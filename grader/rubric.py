@@ -1,6 +1,7 @@
 """Score free-text answers by the key concepts of a rubric they mention (explainable, not clever)."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,7 +113,8 @@ def mentions(answer: list[Token], phrasing: str) -> bool:
 
 
 def score_answer(answer: str, *, prompt: str, rubric: Rubric) -> RubricScore:
-    """Fraction of the rubric's concepts mentioned; 0 for empty, too short or question-copying answers."""
+    """Fraction of the rubric's concepts mentioned, to the nearest quarter; 0 for empty, too short or
+    question-copying answers."""
     names = [concept.name for concept in rubric.concepts]
     own_words = content_stems(answer)
     if not own_words:
@@ -124,7 +126,14 @@ def score_answer(answer: str, *, prompt: str, rubric: Rubric) -> RubricScore:
     words = tokens(answer)
     found = [c.name for c in rubric.concepts if any(mentions(words, p) for p in c.phrasings)]
     missing = [name for name in names if name not in found]
-    return RubricScore(len(found) / len(names) if names else 0.0, found, missing)
+    return RubricScore(to_quarter(len(found) / len(names)) if names else 0.0, found, missing)
+
+
+def to_quarter(fraction: float) -> float:
+    """The nearest multiple of 0.25 (halves up), keeping 0 for nothing and 1 for everything."""
+    if fraction <= 0 or fraction >= 1:
+        return min(max(fraction, 0.0), 1.0)
+    return min(max(math.floor(fraction * 4 + 0.5) / 4, 0.25), 0.75)
 
 
 def load_rubrics(path: Path) -> dict[str, tuple[float, Rubric]]:

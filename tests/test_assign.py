@@ -10,7 +10,9 @@ import pytest
 from conftest import REPO, run_grader
 from grader.assign import SolutionMarkersError, make_assignments, strip_solutions
 from grader.compare import Equal
-from grader.results import Visibility
+from grader.discover import load_assignments
+from grader.pipeline import grade
+from grader.results import Status, Visibility
 from grader.spec import Assignment, Check, Value
 
 SOURCE = REPO / "reference" / "solutions"
@@ -52,11 +54,11 @@ def test_student_notebooks_hold_no_solutions_outputs_or_answers(generated, solut
     assert student.metadata["grader"] == original.metadata["grader"]
     assert [cell.get("id") for cell in student.cells] == [cell.get("id") for cell in original.cells]
     for mine, theirs in zip(student.cells, original.cells):
-        assert "# BEGIN SOLUTION" not in mine.source and "# END SOLUTION" not in mine.source
         assert mine.metadata.get("tags", []) == theirs.metadata.get("tags", [])
         if mine.cell_type == "code":
+            assert "# BEGIN SOLUTION" not in mine.source and "# END SOLUTION" not in mine.source
             assert mine.outputs == [] and mine.execution_count is None
-        if "# BEGIN SOLUTION" in theirs.source:
+        if mine.cell_type == "code" and "# BEGIN SOLUTION" in theirs.source:
             assert "# YOUR CODE HERE\nraise NotImplementedError()" in mine.source.replace("    ", "")
         if any(tag.startswith("q") and tag[1:].isdigit() for tag in mine.metadata.get("tags", [])):
             assert mine.source == "" and theirs.source.strip()
@@ -105,8 +107,19 @@ def test_the_readme_lists_visible_checks_and_points_but_never_hidden_ones(tmp_pa
 
 
 def test_the_readme_gives_every_part_its_declared_points(generated):
-    from grader.discover import load_assignments
-
     readme = (generated / "README.md").read_text()
     for part, spec in load_assignments().items():
         assert f"(`{part}`, {spec.max_score:g} points)" in readme
+
+
+def test_blank_notebooks_of_the_code_parts_run_and_score_zero(generated, fastai_home):
+    """Nothing filled in: every stub raises, no check passes (the blank questionnaire: tests/test_examples.py)."""
+    parts = sorted(part for part in load_assignments() if part != "questionnaire"
+                   and (generated / part / f"{part}.ipynb").exists())
+    batch = grade([generated / part / f"{part}.ipynb" for part in parts], fastai_home=fastai_home)
+    assert [s.assignment for s in batch.submissions] == parts
+    for submission in batch.submissions:
+        assert submission.error is None, (submission.assignment, submission.error)
+        assert submission.score == 0, [(c.name, c.score) for c in submission.checks if c.score]
+        assert submission.checks and all(c.status in (Status.FAILED, Status.NOT_RUN) for c in submission.checks)
+        assert {p.ename for p in submission.problems} <= {"NotImplementedError", "NameError", "AttributeError"}

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from grader.answers import choose_answer, comment_text, tagged_cells
-from grader.rubric import Concept, Rubric, load_rubrics, mentions, score_answer, stem, tokens
+from grader.rubric import Concept, Rubric, load_rubrics, mentions, score_answer, stem, to_quarter, tokens
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = nbformat.read(REPO / "reference" / "solutions" / "questionnaire.ipynb", as_version=4)
@@ -53,7 +53,7 @@ def test_a_star_matches_any_word_with_that_start_and_operators_are_spelt_out():
 def test_score_is_the_fraction_of_concepts_found_and_names_them():
     scored = score_answer("L1 averages absolute differences; RMSE takes the square root of the mean squared "
                           "difference.", prompt=NORMS_PROMPT, rubric=NORMS)
-    assert scored.fraction == pytest.approx(2 / 3)
+    assert scored.fraction == 0.75  # 2 of 3, to the nearest quarter
     assert scored.found == ["absolute values", "square root of the mean square"]
     assert scored.missing == ["big errors cost more"]
 
@@ -113,3 +113,10 @@ def test_the_first_non_empty_tagged_cell_is_the_answer_and_later_ones_are_counte
 def test_comments_are_the_prose_of_a_code_answer_even_when_hashes_are_in_strings():
     source = "# A list comprehension\nx = '# not a comment'  # builds a list\n"
     assert comment_text(source) == "A list comprehension\nbuilds a list"
+
+
+@pytest.mark.parametrize("found, total, quarter", [(1, 7, 0.25), (1, 8, 0.25), (1, 3, 0.25), (1, 2, 0.5),
+                                                   (2, 3, 0.75), (6, 7, 0.75), (7, 8, 0.75), (1, 9, 0.25),
+                                                   (7, 7, 1.0), (0, 5, 0.0)])
+def test_fractions_round_to_quarters_keeping_zero_and_full_marks_for_none_and_all(found, total, quarter):
+    assert to_quarter(found / total) == quarter

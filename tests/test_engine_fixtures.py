@@ -1,0 +1,113 @@
+"""The engine on tiny fixture notebooks (tests/fixtures/notebooks, assignment spec tests/fixtures/assignments/tiny).
+
+All fixtures are graded in one `grader check` run (kernels are slow to start) and asserted one by one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_grader
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CHECKS = {"double", "answer", "later", "seeded", "fastai_home"}
+
+
+@pytest.fixture(scope="module")
+def graded(fastai_home, tmp_path_factory):
+    """Every fixture notebook graded once: {student: submission dict}, and the finished process."""
+    out = tmp_path_factory.mktemp("engine-out")
+    done = run_grader("check", str(FIXTURES / "notebooks"), "--out", str(out), "--timeout", "5", "--json",
+                      env={"FASTAI_HOME": str(fastai_home), "GRADER_ASSIGNMENTS": str(FIXTURES / "assignments")})
+    document = json.loads(done.stdout)
+    assert json.loads((out / "results.json").read_text()) == document
+    return {s["student"]: s for s in document["submissions"]}, done
+
+
+def lost(submission) -> dict[str, str]:
+    """Checks that did not pass, with their status."""
+    return {c["name"]: c["status"] for c in submission["checks"] if c["status"] != "passed"}
+
+
+def test_fixtures_all_graded_exit_zero(graded):
+    submissions, done = graded
+    assert done.returncode == 0, done.stderr
+    assert set(submissions) == {p.stem for p in (FIXTURES / "notebooks").glob("*.ipynb")}
+    assert all({c["name"] for c in s["checks"]} == CHECKS for s in submissions.values())
+
+
+def test_all_correct_passes_everything_including_seed_and_fastai_home(graded):
+    submission = graded[0]["all_correct"]
+    assert lost(submission) == {} and submission["score"] == submission["max_score"] == 6
+    assert submission["problems"] == []
+
+
+def test_cell_error_is_recorded_and_later_cells_still_run(graded):
+    submission = graded[0]["cell_raises_then_continues"]
+    assert lost(submission) == {}
+    [problem] = submission["problems"]
+    assert (problem["kind"], problem["cell_index"], problem["ename"], problem["cell_source"]) == \
+        ("error", 2, "ZeroDivisionError", "1 / 0")
+
+
+def test_infinite_loop_times_out_and_rest_is_graded(graded):
+    submission = graded[0]["infinite_loop_then_continues"]
+    assert lost(submission) == {}
+    [problem] = submission["problems"]
+    assert (problem["kind"], problem["cell_index"]) == ("timeout", 2)
+
+
+def test_kernel_death_leaves_later_work_not_run(graded):
+    submission = graded[0]["kernel_dies_midway"]
+    assert lost(submission) == {"later": "not_run", "fastai_home": "not_run"}
+    assert [(p["kind"], p["cell_index"]) for p in submission["problems"]] == [("kernel_died", 3)]
+    later = next(c for c in submission["checks"] if c["name"] == "later")
+    assert "cell 5" in later["message"] and "kernel died" in later["message"]
+
+
+def test_syntax_error_makes_its_definitions_not_run(graded):
+    submission = graded[0]["syntax_error_in_definition"]
+    assert lost(submission) == {"double": "not_run"}
+    assert submission["problems"][0]["ename"] == "SyntaxError"
+
+
+def test_missing_function_fails_with_hint(graded):
+    submission = graded[0]["missing_function"]
+    assert lost(submission) == {"double": "failed"}
+    double = next(c for c in submission["checks"] if c["name"] == "double")
+    assert "`double` is not defined" in double["message"] and "2 * x" in double["message"]
+
+
+def test_hard_coded_output_fails_on_fresh_inputs(graded):
+    submission = graded[0]["hard_coded_output"]
+    assert lost(submission) == {"double": "failed"}
+    double = next(c for c in submission["checks"] if c["name"] == "double")
+    assert double["diagnostics"]["mismatched_fraction"] > 0.5
+
+
+def test_function_that_kills_the_kernel_costs_only_its_check(graded):
+    submission = graded[0]["function_kills_kernel_when_called"]
+    assert lost(submission) == {"double": "failed"}
+
+
+def test_monkeypatching_the_kernel_gains_nothing(graded):
+    submission = graded[0]["monkeypatches_comparisons"]
+    assert lost(submission) == {"double": "failed", "answer": "failed"}
+
+
+def test_warnings_and_stderr_are_not_failures(graded):
+    submission = graded[0]["warnings_and_stderr"]
+    assert lost(submission) == {} and submission["problems"] == []
+
+
+def test_fixture_notebooks_are_up_to_date(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", FIXTURES / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "FOLDER", tmp_path)
+    for path in module.write_all():
+        assert path.read_text() == (FIXTURES / "notebooks" / path.name).read_text(), path.name

@@ -1,0 +1,137 @@
+"""Engine pieces without a kernel: comparisons, safe probe reading, discovery, name binding, the self-check."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from grader import probe_runtime
+from grader.compare import Accuracy, Each, LossDecreasing, Scalar, Tensor
+from grader.discover import find_submissions, identify, load_assignments
+from grader.exceptions import UnknownAssignment
+from grader.judge import binds
+from grader.probe import read_record
+from grader.spec import Assignment, Check, Comparison, Context, Opaque, Outcome, Value, comparison
+
+CTX = Context(inputs={}, data_dir=Path("."))
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_tensor_comparison_reports_shape_and_error_figures():
+    expected = torch.arange(6.0).reshape(2, 3)
+    assert Tensor().judge(expected.clone(), expected, CTX).fraction == 1
+    wrong_shape = Tensor().judge(torch.zeros(3, 2), expected, CTX)
+    assert wrong_shape.fraction == 0 and "shape (3, 2) but expected (2, 3)" in wrong_shape.message
+    off = expected.clone()
+    off[0, 0] += 1
+    outcome = Tensor(partial=True).judge(off, expected, CTX)
+    assert outcome.fraction == pytest.approx(5 / 6)
+    assert outcome.diagnostics["max_abs_error"] == pytest.approx(1)
+    assert outcome.diagnostics["mismatched_fraction"] == pytest.approx(1 / 6)
+    assert Tensor().judge(Opaque("Sequential"), expected, CTX).message.startswith("expected a torch.float32")
+
+
+def test_scalar_accuracy_loss_and_each():
+    assert Scalar(atol=1e-3).judge(torch.tensor(0.5004), 0.5, CTX).fraction == 1
+    assert Scalar().judge("0.5", 0.5, CTX).fraction == 0
+    stats = {"mean": 0.97, "std": 0.001}
+    assert Accuracy(min_std=0.005).judge(0.96, stats, CTX).fraction == 1
+    assert 0 < Accuracy(min_std=0.005).judge(0.8, stats, CTX).fraction < 1
+    assert Accuracy().judge(97.0, stats, CTX).fraction == 0
+    assert LossDecreasing().judge([3.0, 2.0, 1.0], None, CTX).fraction == 1
+    assert LossDecreasing().judge([1.0, 2.0, 3.0], None, CTX).fraction == 0
+    assert Each(Scalar()).judge([1.0, 5.0], [1.0, 2.0], CTX).fraction == 0.5
+
+
+def test_custom_comparison_kinds_register_by_name():
+    class Shouty(Comparison, kind="test_shouty"):
+        def judge(self, student, expected, ctx):
+            return Outcome(float(student == expected.upper()), "checked")
+
+    assert comparison("test_shouty").judge("HI", "hi", CTX).fraction == 1
+
+
+def test_probe_records_round_trip_plain_values(tmp_path):
+    record, tensors = probe_runtime.probe({"x": torch.ones(2, requires_grad=True) * 3, "n": 4},
+                                          {"needs": ["x"], "code": "result = [ns['x'], ns['n'], {'k': 'v'}, len]"}, {})
+    torch.save(tensors, tmp_path / "p.pt")
+    (tmp_path / "p.json").write_text(json.dumps(record))
+    value = read_record(tmp_path / "p").value
+    assert torch.equal(value[0], torch.full((2,), 3.0)) and value[1:3] == [4, {"k": "v"}]
+    assert value[3] == Opaque("builtin_function_or_method")
+
+
+class Exploit:
+    """Pickles into a call of os.system, as a hostile kernel might write."""
+
+    def __reduce__(self):
+        return os.system, ("touch exploited",)
+
+
+def test_probe_files_are_read_without_running_code(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.json").write_text(json.dumps({"value": {"kind": "tensor", "key": "t0"}}))
+    (tmp_path / "p.pt").write_bytes(pickle.dumps({"t0": Exploit()}))
+    assert read_record(tmp_path / "p") is None
+    torch.save({"t0": Exploit()}, tmp_path / "p.pt")
+    assert read_record(tmp_path / "p") is None
+    assert not (tmp_path / "exploited").exists()
+    (tmp_path / "p.json").write_text("{not json")
+    assert read_record(tmp_path / "p") is None
+
+
+def test_submission_layouts_name_students(tmp_path):
+    for relative in ("alice/baseline.ipynb", "bob.ipynb", "carol/sub/linear.ipynb", ".hidden/x.ipynb",
+                     "dave/.ipynb_checkpoints/baseline-checkpoint.ipynb"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text("{}")
+    found = {(f.path.relative_to(tmp_path).as_posix(), f.student) for f in find_submissions([tmp_path])}
+    assert found == {("alice/baseline.ipynb", "alice"), ("bob.ipynb", "bob"), ("carol/sub/linear.ipynb", "carol")}
+    [single] = find_submissions([tmp_path / "alice" / "baseline.ipynb"], known_names={"baseline"})
+    assert single.student == "alice"
+
+
+def test_assignment_from_metadata_then_file_name():
+    assignments = load_assignments()
+    assert identify("sgd", "whatever", assignments)[0] == "sgd"
+    assert identify(None, "alice_linear", assignments)[0] == "linear"
+    name, parts = identify(None, "04_mnist_basics", assignments)
+    assert name == "04_mnist_basics" and {p.part for p in parts} == {"baseline", "sgd", "linear", "learner"}
+    with pytest.raises(UnknownAssignment):
+        identify(None, "homework", assignments)
+    with pytest.raises(UnknownAssignment):
+        identify("chapter99", "baseline", assignments)
+
+
+def test_binds_finds_definitions_even_in_broken_cells():
+    assert binds("def f(x): return x", "f") and binds("a, b = 1, 2", "b") and binds("import torch", "torch")
+    assert binds("for i in range(3): pass", "i") and not binds("print(f)", "f")
+    assert binds("def f(x)\n    return x", "f") and not binds("from fastbook import *", "plot_function")
+
+
+def test_assignment_rejects_duplicate_check_names():
+    check = Check("a", points=1, fetch=Value("a"), compare=Scalar())
+    with pytest.raises(ValueError, match="twice"):
+        Assignment(part="p", title="t", checks=(check, check))
+
+
+def test_self_check_previews_visible_checks_against_a_namespace(monkeypatch, fastai_home, capsys):
+    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(FIXTURES / "assignments"))
+    load_assignments.cache_clear()
+    try:
+        from grader import check
+
+        namespace = {"double": lambda x: x * 3, "answer": 42, "os": os}
+        check("tiny", namespace=namespace)
+    finally:
+        load_assignments.cache_clear()
+    printed = capsys.readouterr().out
+    assert "PREVIEW ONLY" in printed and "not your grade" in printed
+    assert "✗ double (0/2)" in printed and "✓ answer (1/1)" in printed
+    assert "`seeded` is not defined yet" in printed
+    assert "later" not in printed  # hidden checks stay out of the preview
