@@ -75,12 +75,13 @@ def defines_with(notebook: Any, *, function: str, syntax: str) -> bool | None:
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
         try:
-            tree = ast.parse("\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+            tree = ast.parse(code)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.Lambda, ast.Assign)) and _names(node) == function:
+            if _names(node) == function:
                 found = any(type(inner).__name__ == syntax for inner in ast.walk(node))
     return found
 

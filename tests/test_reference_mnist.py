@@ -129,3 +129,10 @@ def test_resnet18_one_cycle_reaches_the_books_accuracy(data_dir):
     from reference.resnet import train_resnet18
 
     assert train_resnet18(data_dir=data_dir, seed=0, device="auto").valid_accuracies[-1] >= 0.98
+
+
+def test_grader_reference_help_lists_every_option():
+    done = run_grader("reference", "--help")
+    assert done.returncode == 0
+    for option in ("--device", "--seeds", "--json", "--steps", "--include-resnet"):
+        assert option in done.stdout
