@@ -111,3 +111,20 @@ def test_fixture_notebooks_are_up_to_date(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "FOLDER", tmp_path)
     for path in module.write_all():
         assert path.read_text() == (FIXTURES / "notebooks" / path.name).read_text(), path.name
+
+
+def test_self_check_inside_a_notebook_prints_a_labelled_preview(fastai_home, tmp_path):
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in (
+        "def double(x):\n    return x + x", "answer = 41", "from grader import check\ncheck('tiny')")])
+    env = {**os.environ, "FASTAI_HOME": str(fastai_home), "GRADER_ASSIGNMENTS": str(FIXTURES / "assignments")}
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+    printed = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
+    assert "PREVIEW ONLY" in printed and "✓ double (2/2)" in printed and "✗ answer (0/1)" in printed

@@ -6,7 +6,6 @@ import os
 import pickle
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 

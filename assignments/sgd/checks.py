@@ -2,7 +2,7 @@
 import torch
 
 from grader.compare import LossDecreasing, Scalar, Tensor
-from grader.results import Figure, Visibility
+from grader.results import Figure
 from grader.spec import Assignment, Call, Check, Script, Value
 from reference import sgd as ref
 
@@ -53,5 +53,5 @@ ASSIGNMENT = Assignment(part="sgd", title="Autograd and SGD", cell_timeout=300, 
           compare=Tensor(rtol=1e-4, atol=1e-6), inputs=speeds, expected=stepped,
           hint="Each step: predict, loss, backward, params.data -= lr * grad, then reset the gradient"),
     Check("losses_fall", points=1, fetch=Value("losses"), compare=LossDecreasing(), figures=loss_curve,
-          visibility=Visibility.VISIBLE, hint="Keep the loss of each of the 10 steps in a list `losses`"),
+          hint="Keep the loss of each of the 10 steps in a list `losses`"),
 ))
