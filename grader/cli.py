@@ -139,7 +139,8 @@ def check(
                                      "of the table."),
     formats: Optional[list[str]] = typer.Option(None, "--format", help="Output format (repeatable): "
                                                 "table, json (results.json in --out), html, github, classroom50, "
-                                                "gradescope, prairielearn, junit, csv. Default: table and json."),
+                                                "gradescope, prairielearn, junit, csv. Default: table, json and html "
+                                                "(one report per submission plus index.html, the class summary)."),
     overrides: Optional[Path] = typer.Option(None, help="Instructor overrides, a CSV (student,check,points,comment) "
                                              "or TOML ([[override]] tables) file, applied on top of automatic "
                                              "scores and shown as overridden."),
@@ -154,7 +155,7 @@ def check(
     from grader.emitters import emit
     from grader.pipeline import grade
 
-    chosen = list(formats or ["table", "json"])
+    chosen = list(formats or ["table", "json", "html"])
     unknown = [name for name in chosen if name not in _format_names()]
     if unknown:
         fail(f"unknown format {unknown[0]!r}; choose from {', '.join(_format_names())}", EXIT_USAGE)
@@ -175,7 +176,7 @@ def check(
     bad = batch.failed_to_grade
     console.print(f"graded {len(batch.graded)} of {len(batch.submissions)} submission(s)"
                   + (f"; {len(bad)} could not be graded: " + ", ".join(s.path for s in bad) if bad else "")
-                  + (f"; wrote {', '.join(str(p) for p in written)}" if written else ""), highlight=False)
+                  + (f"; wrote {len(written)} file(s) in {out}" if written else ""), highlight=False)
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
 
 

@@ -35,7 +35,7 @@ def _judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *,
     if record is None:
         return _result(check, part, Status.NOT_RUN, "could not be checked: the probe left no result")
     if record.missing:
-        return _missing(check, part, record.missing, cells=cells, problem_at=problem_at)
+        return _missing(check, part, record.missing, record.borrowed, cells=cells, problem_at=problem_at)
     for name in check.fetch.needs():
         stale = _stale_definition(name, cells, problem_at)
         if stale is not None:
@@ -85,12 +85,16 @@ def _result(check: Check, part: str, status: Status, message: str, diagnostics: 
                        message=message, visibility=check.visibility, diagnostics=diagnostics or {})
 
 
-def _missing(check: Check, part: str, names: tuple[str, ...], *, cells: list, problem_at: ProblemAt) -> CheckResult:
-    """Not run when the cell meant to define a name failed or never ran; failed when nothing defines it."""
+def _missing(check: Check, part: str, names: tuple[str, ...], borrowed: dict[str, str], *, cells: list,
+             problem_at: ProblemAt) -> CheckResult:
+    """Not run when the cell meant to define a name failed or never ran; failed when nothing (of the student's) defines it."""
     for name in names:
         blocked = _blocking_problem(name, cells, problem_at)
         if blocked is not None:
             return _result(check, part, Status.NOT_RUN, _not_run_message(name, *blocked))
+    if names[0] in borrowed:
+        return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined in your notebook (the one in scope "
+                                                    f"comes from {borrowed[names[0]]} via an import): write your own")
     return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined")
 
 

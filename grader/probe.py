@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class ProbeRecord:
     value: Any = None
     has_value: bool = False
     missing: tuple[str, ...] = ()
+    borrowed: dict[str, str] = field(default_factory=dict)  # missing names an import supplied: name → module
     error: dict[str, str] | None = None
 
 
@@ -94,7 +95,9 @@ def record_from(record: Any, load_tensors) -> ProbeRecord | None:
     if not isinstance(record, dict):
         return None
     if "missing" in record:
-        return ProbeRecord(missing=tuple(str(name) for name in record["missing"]))
+        borrowed = record.get("borrowed") if isinstance(record.get("borrowed"), dict) else {}
+        return ProbeRecord(missing=tuple(str(name) for name in record["missing"]),
+                           borrowed={str(k): str(v) for k, v in borrowed.items()})
     if "error" in record:
         error = record["error"] if isinstance(record["error"], dict) else {}
         return ProbeRecord(error={k: str(error.get(k, "")) for k in ("ename", "evalue", "traceback")})

@@ -59,11 +59,23 @@ def encode(value, tensors, depth=0):
     return {"kind": "other", "type": type(value).__name__}
 
 
+def borrowed_from(value):
+    """The library module a function or class came from, or None when the student's cells defined it."""
+    import inspect
+
+    if not (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)):
+        return None
+    module = getattr(value, "__module__", None) or "a library"
+    return None if module == "__main__" else module
+
+
 def probe(ns, config, inputs):
     """Run one probe's code in the student's namespace; a record of the value or of what went wrong."""
-    missing = [name for name in config["needs"] if name not in ns]
+    borrowed = {name: borrowed_from(ns[name]) for name in config["needs"] if name in ns}
+    borrowed = {name: module for name, module in borrowed.items() if module}
+    missing = [name for name in config["needs"] if name not in ns or name in borrowed]
     if missing:
-        return {"missing": missing}, {}
+        return {"missing": missing, "borrowed": borrowed}, {}
     scope = {"ns": ns, "inputs": inputs, "swap": swap}
     try:
         import torch

@@ -47,7 +47,7 @@ def _run_one(check: Check, part: str, namespace: dict[str, Any], data_dir: Path)
     record, tensors = probe_runtime.probe(namespace, config, inputs)
     ctx = Context(inputs=inputs, data_dir=data_dir)
     result = judge(check, part, record_from(record, lambda: tensors), ctx, cells=[], problem_at=lambda index: None)
-    if record.get("missing"):
+    if record.get("missing") and record["missing"][0] not in record.get("borrowed", {}):
         result.message = f"`{record['missing'][0]}` is not defined yet: run the cell that defines it. {check.hint}".strip()
     return result
 
