@@ -54,12 +54,14 @@ def test_unmodified_chapter_grades_and_earns_the_steps_it_contains(fastai_home, 
     assert any("fastbook" in p["evalue"] for p in submission["problems"])  # its `import fastbook` cells just fail
 
 
-@pytest.mark.slow
 def test_every_solution_notebook_scores_full_marks(fastai_home, tmp_path):
     from grader.discover import load_assignments
 
     solutions = [p for p in sorted((REPO / "reference" / "solutions").glob("*.ipynb")) if p.stem in load_assignments()]
     done = run_grader("check", *map(str, solutions), "--out", str(tmp_path), env={"FASTAI_HOME": str(fastai_home)})
     assert done.returncode == 0, done.stderr
-    for submission in json.loads((tmp_path / "results.json").read_text())["submissions"]:
+    submissions = json.loads((tmp_path / "results.json").read_text())["submissions"]
+    assert sorted(s["assignment"] for s in submissions) == sorted(p.stem for p in solutions)
+    assert len(solutions) == 7
+    for submission in submissions:
         assert submission["score"] == submission["max_score"] > 0, submission["path"]
