@@ -177,6 +177,8 @@ def check(
     console.print(f"graded {len(batch.graded)} of {len(batch.submissions)} submission(s)"
                   + (f"; {len(bad)} could not be graded: " + ", ".join(s.path for s in bad) if bad else "")
                   + (f"; wrote {len(written)} file(s) in {out}" if written else ""), highlight=False)
+    if out / "index.html" in written:
+        console.print(f"class summary: {out / 'index.html'}", highlight=False)
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
 
 
