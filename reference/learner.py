@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from reference.device import make_generator, seed_everything
+from reference.device import seed_everything
 from reference.linear import SampleXY, batch_accuracy, batches, init_params, mnist_loss, validate_epoch
 
 

@@ -1,39 +1,20 @@
 """Checks for `from_scratch` (Further Research 1): a Learner with a recorder and callbacks, written by hand."""
-from functools import lru_cache
 from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-from grader.cache import cached_json, file_fingerprint
+from grader.cache import cached_json
 from grader.compare import Accuracy, Each, Equal, Tensor
 from grader.spec import Assignment, Check, Script
 from reference import from_scratch as ref
-from reference.baseline import load_sample
 from reference.learner import BasicOptim, sample_dataloaders
-from reference.linear import batch_accuracy, mnist_loss, sample_xy
-from reference.tensor_cache import cache_path
+from reference.linear import batch_accuracy, mnist_loss
+from reference.check_support import KERNEL_HELPERS, cached_sample_xy, data_key
 
 # A tiny run of the student's Learner: fixed starting weights, generated batches, the chapter's loss.
-FIT = """
+FIT = KERNEL_HELPERS + """
 from types import SimpleNamespace
-
-def ref_loss(predictions, targets):
-    predictions = predictions.sigmoid()
-    return torch.where(targets == 1, 1 - predictions, predictions).mean()
-
-def ref_accuracy(xb, yb):
-    return ((xb.sigmoid() > 0.5) == yb).float().mean()
-
-class RefOptim:
-    def __init__(self, params, lr):
-        self.params, self.lr = list(params), lr
-    def step(self, *args, **kwargs):
-        for p in self.params:
-            p.data -= p.grad.data * self.lr
-    def zero_grad(self, *args, **kwargs):
-        for p in self.params:
-            p.grad = None
 
 model = torch.nn.Linear(28 * 28, 1)
 with torch.no_grad():
@@ -84,32 +65,26 @@ def reference_fit(ctx):
     return model, learn
 
 
-@lru_cache(maxsize=2)
-def xy(data_dir):
-    """The chapter's train_x/train_y/valid_x/valid_y from the tensor cache."""
-    return sample_xy(load_sample(data_dir=data_dir))
-
-
 def trained_stats(ctx):
     """Accuracy of nn.Linear fitted 10 epochs at lr 1 by the reference Learner, over seeds (cached on disk)."""
     def compute():
         finals = []
         for seed in range(3):
             torch.manual_seed(seed)
-            learn = ref.Learner(sample_dataloaders(xy(ctx.data_dir)), nn.Linear(28 * 28, 1), loss_func=mnist_loss,
+            learn = ref.Learner(sample_dataloaders(cached_sample_xy(ctx.data_dir)), nn.Linear(28 * 28, 1), loss_func=mnist_loss,
                                 metrics=batch_accuracy)
             learn.fit(10, 1.0)
             finals.append(learn.recorder.values[-1][2])
         finals = torch.tensor(finals)
         return {"mean": float(finals.mean()), "std": float(finals.std())}
-    data = file_fingerprint(*(cache_path(ctx.data_dir, "mnist_sample", s) for s in ("train", "valid")))
+    data = data_key(ctx.data_dir)
     return cached_json("from-scratch-trained", {"seeds": 3, "epochs": 10, "data": data}, compute,
                        modules=("reference.from_scratch", "reference.learner", "reference.linear"))
 
 
 def linear_accuracy(student, ctx):
     """Validation accuracy of the student's trained nn.Linear(784, 1), measured here."""
-    data = xy(ctx.data_dir)
+    data = cached_sample_xy(ctx.data_dir)
     return batch_accuracy(data.valid_x @ student["weight"].float().T + student["bias"].float(), data.valid_y).item()
 
 

@@ -3,12 +3,12 @@ from functools import lru_cache
 
 import torch
 
-from grader.cache import cached_json, file_fingerprint
+from grader.cache import cached_json
 from grader.compare import Accuracy, Each, Equal, Scalar, Tensor
 from grader.results import Figure
 from grader.spec import Assignment, Check, Script, Value
 from reference import full_mnist as ref
-from reference.tensor_cache import cache_path
+from reference.check_support import data_key
 
 # Summaries rather than the 60,000 images themselves: shapes, pixel sums, and images per digit.
 SPLITS = """
@@ -32,11 +32,6 @@ def expected_splits(ctx):
             for value in (list(x.shape), float(x.double().sum()), y.bincount(minlength=10))]
 
 
-def data_key(data_dir):
-    """Fingerprint of the tensor-cache files of full MNIST."""
-    return file_fingerprint(*(cache_path(data_dir, "mnist_png", split) for split in ("training", "testing")))
-
-
 def trained_stats(name, train):
     """Reference test accuracy of a trained model over two seeds, with seed 0's confusion matrix (cached)."""
     def stats(ctx):
@@ -44,7 +39,7 @@ def trained_stats(name, train):
             runs = [train(data(ctx.data_dir), seed=seed) for seed in range(2)]
             finals = torch.tensor([run.accuracy for run in runs])
             return {"mean": float(finals.mean()), "std": float(finals.std()), "confusion": runs[0].confusion.tolist()}
-        return cached_json(f"full-mnist-{name}", {"seeds": 2, "data": data_key(ctx.data_dir)}, compute,
+        return cached_json(f"full-mnist-{name}", {"seeds": 2, "data": data_key(ctx.data_dir, "mnist_png")}, compute,
                            modules=("reference.full_mnist",))
     return stats
 

@@ -1,16 +1,14 @@
 """Checks for `learner`: BasicOptim, the optimiser-based loop, fastai SGD, and simple_net trained by a Learner."""
-from functools import lru_cache
 
 import torch
 
-from grader.cache import cached_json, file_fingerprint
+from grader.cache import cached_json
 from grader.compare import Accuracy, Each, Equal, LossDecreasing, Scalar, Tensor
 from grader.results import Figure, Visibility
 from grader.spec import Assignment, Check, Script
 from reference import learner as ref
-from reference.baseline import load_sample
-from reference.linear import batch_accuracy, sample_xy
-from reference.tensor_cache import cache_path
+from reference.linear import batch_accuracy
+from reference.check_support import KERNEL_HELPERS, LINEAR_START, cached_sample_xy, data_key
 
 BASIC_OPTIM = """
 p = inputs['param'].clone().requires_grad_()
@@ -22,30 +20,8 @@ opt.zero_grad()
 result = [after_step, float(p.grad is None or bool((p.grad == 0).all()))]
 """
 
-TRAIN_EPOCH = """
+TRAIN_EPOCH = KERNEL_HELPERS + LINEAR_START + """
 import inspect
-
-def ref_loss(predictions, targets):
-    predictions = predictions.sigmoid()
-    return torch.where(targets == 1, 1 - predictions, predictions).mean()
-
-def ref_calc_grad(xb, yb, model):
-    ref_loss(model(xb), yb).backward()
-
-class RefOptim:
-    def __init__(self, params, lr):
-        self.params, self.lr = list(params), lr
-    def step(self, *args, **kwargs):
-        for p in self.params:
-            p.data -= p.grad.data * self.lr
-    def zero_grad(self, *args, **kwargs):
-        for p in self.params:
-            p.grad = None
-
-w = inputs['weights'].clone().requires_grad_()
-b = inputs['bias'].clone().requires_grad_()
-model = lambda xb: xb @ w + b
-batches = list(zip(inputs['x'].split(8), inputs['y'].split(8)))
 train_epoch = ns['train_epoch']
 with swap(ns, dl=batches, calc_grad=ref_calc_grad, mnist_loss=ref_loss, opt=RefOptim((w, b), 0.1)):
     if len(inspect.signature(train_epoch).parameters) >= 3:
@@ -80,21 +56,10 @@ def expected_epoch(ctx):
     return [w.detach(), b.detach()]
 
 
-@lru_cache(maxsize=2)
-def xy(data_dir):
-    """The chapter's train_x/train_y/valid_x/valid_y from the tensor cache."""
-    return sample_xy(load_sample(data_dir=data_dir))
-
-
-def data_key(data_dir):
-    """Fingerprint of the tensor-cache files the reference statistics were computed from."""
-    return file_fingerprint(*(cache_path(data_dir, "mnist_sample", split) for split in ("train", "valid")))
-
-
 def sgd_stats(ctx):
     """Accuracy of nn.Linear trained 20 epochs by fastai's SGD, over seeds (cached on disk)."""
     def compute():
-        finals = torch.tensor([ref.train_linear_module(xy(ctx.data_dir), opt_name="sgd", seed=s)[-1] for s in range(3)])
+        finals = torch.tensor([ref.train_linear_module(cached_sample_xy(ctx.data_dir), opt_name="sgd", seed=s)[-1] for s in range(3)])
         return {"mean": float(finals.mean()), "std": float(finals.std())}
     return cached_json("learner-sgd", {"seeds": 3, "data": data_key(ctx.data_dir)}, compute,
                        modules=("reference.learner", "reference.linear"))
@@ -103,7 +68,7 @@ def sgd_stats(ctx):
 def simple_net_stats(ctx):
     """Accuracy of simple_net after Learner.fit(40, 0.1), over seeds, and seed 0's curves (cached on disk)."""
     def compute():
-        runs = [ref.train_simple_net(xy(ctx.data_dir), epochs=40, lr=0.1, seed=s) for s in range(2)]
+        runs = [ref.train_simple_net(cached_sample_xy(ctx.data_dir), epochs=40, lr=0.1, seed=s) for s in range(2)]
         finals = torch.tensor([run.valid_accuracies[-1] for run in runs])
         return {"mean": float(finals.mean()), "std": float(finals.std()), "curve": runs[0].valid_accuracies,
                 "train_losses": runs[0].train_losses}
@@ -113,13 +78,13 @@ def simple_net_stats(ctx):
 
 def linear_accuracy(student, ctx):
     """Validation accuracy of the student's trained nn.Linear(784, 1), measured here."""
-    data = xy(ctx.data_dir)
+    data = cached_sample_xy(ctx.data_dir)
     return batch_accuracy(data.valid_x @ student["weight"].float().T + student["bias"].float(), data.valid_y).item()
 
 
 def simple_net_accuracy(student, ctx):
     """Validation accuracy of the student's trained Linear → ReLU → Linear, measured here."""
-    data = xy(ctx.data_dir)
+    data = cached_sample_xy(ctx.data_dir)
     weights = [v.float() for k, v in sorted(student.items()) if k.endswith("weight")]
     biases = [v.float() for k, v in sorted(student.items()) if k.endswith("bias")]
     hidden = (data.valid_x @ weights[0].T + biases[0]).clamp_min(0)

@@ -1,43 +1,15 @@
 """Checks for `linear`: data as x/y, init_params, linear1, sigmoid, mnist_loss, the training loop, accuracy."""
-from functools import lru_cache
 
 import torch
 
-from grader.cache import cached_json, file_fingerprint
+from grader.cache import cached_json
 from grader.compare import Accuracy, Each, Scalar, Tensor
 from grader.results import Figure
 from grader.spec import Assignment, Call, Check, Script
 from reference import linear as ref
-from reference.baseline import load_sample
-from reference.tensor_cache import cache_path
+from reference.check_support import KERNEL_HELPERS, LINEAR_START, cached_sample_xy, data_key
 
-# Reference versions injected into the kernel, so each check tests one student function at a time.
-REFERENCE_PIECES = """
-def ref_loss(predictions, targets):
-    predictions = predictions.sigmoid()
-    return torch.where(targets == 1, 1 - predictions, predictions).mean()
-
-def ref_calc_grad(xb, yb, model):
-    ref_loss(model(xb), yb).backward()
-
-def ref_accuracy(xb, yb):
-    return ((xb.sigmoid() > 0.5) == yb).float().mean()
-
-class RefOptim:
-    def __init__(self, params, lr):
-        self.params, self.lr = list(params), lr
-    def step(self, *args, **kwargs):
-        for p in self.params:
-            p.data -= p.grad.data * self.lr
-    def zero_grad(self, *args, **kwargs):
-        for p in self.params:
-            p.grad = None
-
-w = inputs['weights'].clone().requires_grad_()
-b = inputs['bias'].clone().requires_grad_()
-model = lambda xb: xb @ w + b
-batches = list(zip(inputs['x'].split(8), inputs['y'].split(8)))
-"""
+REFERENCE_PIECES = KERNEL_HELPERS + LINEAR_START
 
 # Training data in order; validation data (listed unsorted in the chapter) compared per class, order-free.
 TRAIN_XY = """
@@ -89,7 +61,7 @@ result = {"weights": ns['weights'], "bias": ns['bias'], "accuracies": ns.get('ac
 
 def expected_xy(ctx):
     """The same values from the reference tensors."""
-    xy = sample_xy(ctx.data_dir)
+    xy = cached_sample_xy(ctx.data_dir)
     is_3 = xy.valid_y.reshape(-1) == 1
     x = xy.valid_x
     return [xy.train_x, xy.train_y, torch.tensor(list(xy.valid_y.shape)), x[is_3].mean(0), x[~is_3].mean(0),
@@ -140,21 +112,10 @@ def expected_validation(ctx):
     return ref.validate_epoch(model, batches(ctx))
 
 
-@lru_cache(maxsize=2)
-def sample_xy(data_dir):
-    """The chapter's train_x/train_y/valid_x/valid_y from the tensor cache."""
-    return ref.sample_xy(load_sample(data_dir=data_dir))
-
-
-def data_key(data_dir):
-    """What the reference statistics depend on in the data: the tensor-cache files of both splits."""
-    return file_fingerprint(*(cache_path(data_dir, "mnist_sample", split) for split in ("train", "valid")))
-
-
 def trained_stats(ctx):
     """Mean and spread of the 20-epoch linear model's accuracy over seeds, and seed 0's curve (cached on disk)."""
     def compute():
-        runs = [ref.train_linear(sample_xy(ctx.data_dir), epochs=20, lr=1.0, seed=seed) for seed in range(3)]
+        runs = [ref.train_linear(cached_sample_xy(ctx.data_dir), epochs=20, lr=1.0, seed=seed) for seed in range(3)]
         finals = torch.tensor([run.valid_accuracies[-1] for run in runs])
         return {"mean": float(finals.mean()), "std": float(finals.std()), "curve": runs[0].valid_accuracies}
     return cached_json("linear-trained", {"seeds": 3, "epochs": 20, "lr": 1.0, "data": data_key(ctx.data_dir)},
@@ -163,7 +124,7 @@ def trained_stats(ctx):
 
 def validation_accuracy(student, ctx):
     """Accuracy of the student's trained weights and bias on the validation set, measured here."""
-    xy = sample_xy(ctx.data_dir)
+    xy = cached_sample_xy(ctx.data_dir)
     weights, bias = student["weights"].reshape(28 * 28, 1).float(), student["bias"].reshape(-1).float()
     return ref.batch_accuracy(xy.valid_x @ weights + bias, xy.valid_y).item()
 
