@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from grader.results import BatchResult, Status, SubmissionResult
+from grader.results import BatchResult, Status, SubmissionResult, Visibility
 
 STATUS_STYLE = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red", Status.NOT_RUN: "magenta"}
 DETAIL_LIMIT = 5  # submissions beyond this many get only their summary row
@@ -43,6 +43,8 @@ def check_table(submission: SubmissionResult) -> Table:
     for check in submission.checks:
         style = STATUS_STYLE.get(check.status, "")
         status, message = check.status.value, check.message
+        if check.visibility == Visibility.HIDDEN:
+            message = "hidden check: only its result is shown"
         if check.override is not None:
             status += " (overridden)"
             message = (f"instructor: {check.override.comment or 'score changed'} (automatic score "
