@@ -4,6 +4,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import torch
+
 from grader.cache import file_fingerprint
 from reference.baseline import load_sample
 from reference.linear import SampleXY, sample_xy
@@ -41,6 +43,12 @@ b = inputs['bias'].clone().requires_grad_()
 model = lambda xb: xb @ w + b
 batches = list(zip(inputs['x'].split(8), inputs['y'].split(8)))
 """
+
+
+def batch_inputs(gen: torch.Generator, n: int = 24) -> dict[str, torch.Tensor]:
+    """Fresh flat 'images', 0/1 targets and starting weights for the LINEAR_START probe scripts."""
+    return {"x": torch.rand(n, 28 * 28, generator=gen), "y": torch.randint(0, 2, (n, 1), generator=gen),
+            "weights": torch.randn(28 * 28, 1, generator=gen) * 0.1, "bias": torch.randn(1, generator=gen)}
 
 
 def data_key(data_dir: Path, dataset: str = "mnist_sample") -> str:

@@ -8,7 +8,7 @@ from grader.results import Figure, Visibility
 from grader.spec import Assignment, Check, Script
 from reference import learner as ref
 from reference.linear import batch_accuracy
-from reference.check_support import KERNEL_HELPERS, LINEAR_START, cached_sample_xy, data_key
+from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, cached_sample_xy, data_key
 
 BASIC_OPTIM = """
 p = inputs['param'].clone().requires_grad_()
@@ -37,12 +37,6 @@ MODULE_WEIGHTS = "result = {{name: value for name, value in ns[{name!r}].state_d
 def basic_optim_inputs(gen):
     """A parameter and a gradient to step with."""
     return {"param": torch.randn(5, 3, generator=gen), "grad": torch.randn(5, 3, generator=gen)}
-
-
-def batch_inputs(gen, n=24):
-    """Fresh flat 'images', 0/1 targets, and starting weights."""
-    return {"x": torch.rand(n, 28 * 28, generator=gen), "y": torch.randint(0, 2, (n, 1), generator=gen),
-            "weights": torch.randn(28 * 28, 1, generator=gen) * 0.1, "bias": torch.randn(1, generator=gen)}
 
 
 def expected_epoch(ctx):

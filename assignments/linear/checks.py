@@ -7,7 +7,7 @@ from grader.compare import Accuracy, Each, Scalar, Tensor
 from grader.results import Figure
 from grader.spec import Assignment, Call, Check, Script
 from reference import linear as ref
-from reference.check_support import KERNEL_HELPERS, LINEAR_START, cached_sample_xy, data_key
+from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, cached_sample_xy, data_key
 
 REFERENCE_PIECES = KERNEL_HELPERS + LINEAR_START
 
@@ -66,12 +66,6 @@ def expected_xy(ctx):
     x = xy.valid_x
     return [xy.train_x, xy.train_y, torch.tensor(list(xy.valid_y.shape)), x[is_3].mean(0), x[~is_3].mean(0),
             x[is_3].sum(-1).sort().values, x[~is_3].sum(-1).sort().values]
-
-
-def batch_inputs(gen, n=24):
-    """Fresh flat 'images', 0/1 targets, and starting weights."""
-    return {"x": torch.rand(n, 28 * 28, generator=gen), "y": torch.randint(0, 2, (n, 1), generator=gen),
-            "weights": torch.randn(28 * 28, 1, generator=gen) * 0.1, "bias": torch.randn(1, generator=gen)}
 
 
 def reference_model(ctx):

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (assignment_name, check_title, submission_dirs, ungradable_title,
+from grader.emitters.per_submission import (assignment_name, check_title, ungradable_title, write_per_submission,
                                             whole_points)
 from grader.results import BatchResult, Status, SubmissionResult
 
@@ -17,13 +17,8 @@ SCHEMA = "classroom50/result/v1"
 
 def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
     """Write `result.json` per submission under `out_dir/classroom50/`."""
-    written = []
-    for submission, folder in submission_dirs(batch, out_dir=out_dir, format_name="classroom50"):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "result.json"
-        path.write_text(json.dumps(result_document(submission), indent=2) + "\n")
-        written.append(path)
-    return written
+    return write_per_submission(batch, out_dir=out_dir, format_name="classroom50", file_name="result.json",
+                                render=lambda s: json.dumps(result_document(s), indent=2) + "\n")
 
 
 def result_document(submission: SubmissionResult) -> dict[str, Any]:

@@ -5,20 +5,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (check_title, full_message, number, problem_lines, submission_dirs,
-                                            summary_line, ungradable_title)
+from grader.emitters.per_submission import (check_title, full_message, number, problem_lines,
+                                            summary_line, ungradable_title, write_per_submission)
 from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
 
 
 def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
     """Write `results.json` per submission under `out_dir/gradescope/`."""
-    written = []
-    for submission, folder in submission_dirs(batch, out_dir=out_dir, format_name="gradescope"):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "results.json"
-        path.write_text(json.dumps(results_document(submission), indent=2) + "\n")
-        written.append(path)
-    return written
+    return write_per_submission(batch, out_dir=out_dir, format_name="gradescope", file_name="results.json",
+                                render=lambda s: json.dumps(results_document(s), indent=2) + "\n")
 
 
 def results_document(submission: SubmissionResult) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Callable
 
 from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
 
@@ -26,6 +27,18 @@ def submission_dirs(batch: BatchResult, *, out_dir: Path, format_name: str) -> l
         taken.add(candidate)
         placed.append((submission, candidate))
     return placed
+
+
+def write_per_submission(batch: BatchResult, *, out_dir: Path, format_name: str, file_name: str,
+                         render: Callable[[SubmissionResult], str]) -> list[Path]:
+    """Write `render(submission)` to `file_name` in each submission's folder of this format; the paths written."""
+    written = []
+    for submission, folder in submission_dirs(batch, out_dir=out_dir, format_name=format_name):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / file_name
+        path.write_text(render(submission))
+        written.append(path)
+    return written
 
 
 def assignment_name(submission: SubmissionResult) -> str:

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (check_title, number, problem_lines, student_message, submission_dirs,
-                                            summary_line)
+from grader.emitters.per_submission import (check_title, number, problem_lines, student_message, summary_line,
+                                            write_per_submission)
 from grader.figures import draw
 from grader.results import BatchResult, CheckResult, SubmissionResult, Visibility
 
@@ -16,13 +16,8 @@ TEXT_KEEP = (20_000, 2_000, 200)  # characters kept of each message or output, r
 
 def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
     """Write `results.json` per submission under `out_dir/prairielearn/`."""
-    written = []
-    for submission, folder in submission_dirs(batch, out_dir=out_dir, format_name="prairielearn"):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "results.json"
-        path.write_text(encoded(results_document(submission)))
-        written.append(path)
-    return written
+    return write_per_submission(batch, out_dir=out_dir, format_name="prairielearn", file_name="results.json",
+                                render=lambda s: encoded(results_document(s)))
 
 
 def results_document(submission: SubmissionResult, *, size_limit: int = SIZE_LIMIT) -> dict[str, Any]:
