@@ -42,6 +42,8 @@ def data(
     dest: Optional[Path] = typer.Option(None, help="Data folder to fill; default: fastai's data "
                                         "folder ($FASTAI_HOME/data, normally ~/.fastai/data)."),
     force: bool = typer.Option(False, help="Rebuild even when the data is already there."),
+    verify: bool = typer.Option(False, help="Re-hash every file against the manifest written with the data "
+                                "(by default only the tensor caches are re-hashed, other files by name and size)."),
 ) -> None:
     """Put MNIST_SAMPLE and full MNIST where fastai's untar_data finds them, offline."""
     from grader.progress import rich_progress
@@ -49,7 +51,7 @@ def data(
 
     try:
         with rich_progress(transient=True) as progress:
-            report = prepare_mnist(data_dir=dest, source=source, force=force, progress=progress)
+            report = prepare_mnist(data_dir=dest, source=source, force=force, verify=verify, progress=progress)
     except GraderError as error:
         fail(error)
     if report.already_present:
@@ -113,6 +115,8 @@ def reference(
 
 
 EXIT_GRADED, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
+UNSANDBOXED = ("[bold yellow]warning:[/] --no-sandbox: notebooks ran unconfined, as your user, with your files, "
+               "environment and network in reach")
 
 
 def _format_names() -> list[str]:
@@ -144,8 +148,18 @@ def check(
     overrides: Optional[Path] = typer.Option(None, help="Instructor overrides, a CSV (student,check,points,comment) "
                                              "or TOML ([[override]] tables) file, applied on top of automatic "
                                              "scores and shown as overridden."),
+    no_sandbox: bool = typer.Option(False, "--no-sandbox", help="Run notebooks unconfined, as your own user, with "
+                                    "your files and environment in reach. Only for notebooks you trust; every "
+                                    "output then says so."),
+    memory: str = typer.Option("4G", help="Memory a sandboxed notebook may use (its processes together), e.g. 4G."),
+    processes: int = typer.Option(256, help="Processes and threads a sandboxed notebook may have at once."),
+    disk: str = typer.Option("1G", help="Size of a sandboxed notebook's writable working folder, e.g. 1G."),
 ) -> None:
-    """Run each notebook in a fresh kernel, probe its values, compare them with the reference, report scores.
+    """Run each notebook in a fresh sealed kernel, probe its values, compare them with the reference, report scores.
+
+    Every kernel runs in a bubblewrap sandbox (see docs/security.md): no network, no access to other
+    submissions, the results, your files or environment; read-only Python and data; limits on memory,
+    processes, disk and time. Without bubblewrap, grading refuses unless --no-sandbox is given.
 
     The assignment comes from notebook metadata {"grader": {"assignment": "<part>"}}, else from the file name.
     FASTAI_HOME (default ~/.fastai) must hold the data `grader data` prepared; each kernel gets it too.
@@ -153,7 +167,9 @@ def check(
     import json
 
     from grader.emitters import emit
-    from grader.pipeline import grade
+    from grader.pipeline import data_home, grade
+    from grader.sandbox import Limits, parse_size
+    from reference.data import verify_data
 
     chosen = list(formats or ["table", "json", "html"])
     unknown = [name for name in chosen if name not in _format_names()]
@@ -163,8 +179,12 @@ def check(
         chosen = [name for name in chosen if name != "table"]
     try:
         corrections = _read_overrides(overrides) if overrides else []
+        limits = Limits(memory=parse_size(memory), processes=max(16, processes), disk=parse_size(disk))
+        if no_sandbox:
+            console.print(UNSANDBOXED, highlight=False)
+        verify_data(data_home() / "data")
         batch = grade(paths, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
-                      on_start=_announce, on_result=_report_one)
+                      sandbox=not no_sandbox, limits=limits, on_start=_announce, on_result=_report_one)
         if corrections:
             from grader.overrides import apply_overrides
             batch = apply_overrides(batch, corrections)
@@ -179,6 +199,8 @@ def check(
                   + (f"; wrote {len(written)} file(s) in {out}" if written else ""), highlight=False)
     if out / "index.html" in written:
         console.print(f"class summary: {out / 'index.html'}", highlight=False)
+    if no_sandbox:
+        console.print(UNSANDBOXED, highlight=False)
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
 
 

@@ -3,7 +3,9 @@
 Student cells run with errors allowed (later cells still run); a cell past its timeout is
 interrupted and the run goes on; when the kernel dies (or stops answering), a fresh kernel replays
 the cells before the fatal one so that work done before it can still be probed, and the cells after
-it count as not run. Warnings and stderr are just output.
+it count as not run. Warnings and stderr are just output, kept up to OUTPUT_LIMIT bytes a notebook.
+With a `Jail`, every kernel runs sealed in it. After the student's last cell a seal cell turns the
+kernel into a probe server (see `probe_runtime.seal`) that answers each probe over a private socket.
 """
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from grader.probe import ProbePlan, ProbeRecord, read_record, seal_cell_source
+from grader.probe_channel import ChannelClosed, ProbeChannel
 from grader.results import ExecutionProblem, Status
+from grader.sandbox import Jail
 
 TIMEOUT_ENAME = "CellTimeoutError"
 SEED_CELLS = 1  # cells the grader runs before the student's first cell
 RESPONSIVE_SECONDS = 15
+SEAL_SECONDS = 60
+OUTPUT_LIMIT = 32 << 20
 SEED_SOURCE = """\
 def __grader_seed__(seed):
     import random
@@ -57,6 +64,7 @@ class Execution:
     notebook: nbformat.NotebookNode
     problems: list[ExecutionProblem] = field(default_factory=list)
     probe_failures: dict[str, ProbeFailure] = field(default_factory=dict)  # probe name → why it did not finish
+    records: dict[str, ProbeRecord | None] = field(default_factory=dict)  # probe name → what it reported
     seconds: float = 0.0
     replays: int = 0
 
@@ -74,7 +82,11 @@ class _Run:
     """Mutable state of one execution: the notebook nbclient runs, the client, and the last reply seen."""
 
     nb: nbformat.NotebookNode
+    jail: Jail | None
+    cwd: Path
+    env: dict[str, str]
     client: NotebookClient | None = None
+    channel: ProbeChannel | None = None
     reply: dict | None = None
 
     @property
@@ -87,55 +99,82 @@ class _KernelGone(Exception):
     """The kernel died or stopped answering."""
 
 
-def execute(notebook: nbformat.NotebookNode, *, probes: list[tuple[str, str, float]], cwd: Path,
-            env: dict[str, str], seed: int, cell_timeout: float, notebook_timeout: float,
-            probe_runtime: str) -> Execution:
-    """Run a seed cell, the student's cells, then `probe_runtime` and `probes` (name, source, timeout), one kernel."""
+class _BoundedClient(NotebookClient):
+    """An nbclient that keeps at most OUTPUT_LIMIT bytes of a notebook's outputs, then one note saying so."""
+
+    kept = 0
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep an output while the notebook's budget lasts."""
+        size = len(repr(msg.get("content", "")))
+        self.kept += size
+        if self.kept <= OUTPUT_LIMIT:
+            return super().output(outs, msg, display_id, cell_index)
+        if self.kept - size <= OUTPUT_LIMIT:
+            note = nbformat.v4.new_output("stream", name="stderr", text=f"[grader: output beyond "
+                                          f"{OUTPUT_LIMIT >> 20} MB was dropped]\n")
+            outs.append(note)
+        return None
+
+
+def execute(notebook: nbformat.NotebookNode, *, probes: list[ProbePlan], cwd: Path, env: dict[str, str], seed: int,
+            cell_timeout: float, notebook_timeout: float, jail: Jail | None = None) -> Execution:
+    """Run a seed cell and the student's cells in a kernel (sealed in `jail` when given), then every probe."""
     started = time.monotonic()
     student = copy.deepcopy(notebook)
     for cell in student.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     seed_cell = nbformat.v4.new_code_cell(SEED_SOURCE.format(seed=int(seed)))
-    run = _Run(nbformat.v4.new_notebook(cells=[seed_cell] + list(student.cells)))
+    run = _Run(nbformat.v4.new_notebook(cells=[seed_cell] + list(student.cells)), jail, cwd, env)
     execution = Execution(student)
     deadline = started + notebook_timeout
     try:
-        _start(run, cwd=cwd, env=env)
+        _start(run)
         _run_cell(run, 0, cell_timeout)
         fatal = _run_student_cells(run, execution, deadline, cell_timeout)
         if fatal is not None:
-            _replay(run, execution, upto=fatal, cwd=cwd, env=env, cell_timeout=cell_timeout)
-        _run_probes(run, execution, probe_runtime, probes, cwd=cwd, env=env, cell_timeout=cell_timeout)
+            _replay(run, execution, upto=fatal, cell_timeout=cell_timeout)
+        _run_probes(run, execution, probes, cell_timeout=cell_timeout)
     finally:
         _stop(run)
     execution.seconds = time.monotonic() - started
     return execution
 
 
-def _start(run: _Run, *, cwd: Path, env: dict[str, str]) -> None:
-    """A fresh kernel (the venv's python3) in `cwd` with `env`."""
+def _start(run: _Run) -> None:
+    """A fresh kernel (the venv's python3), sealed in the run's jail if it has one, with a probe channel."""
+    from grader.sealed_kernel import SealedKernelManager
+
     _stop(run)
-    client = NotebookClient(run.nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
+    client = _BoundedClient(run.nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
                             error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
-                            resources={"metadata": {"path": str(cwd)}}, startup_timeout=120,
-                            shutdown_kernel="immediate", record_timing=False)
+                            resources={"metadata": {"path": str(run.jail.folder if run.jail else run.cwd)}},
+                            startup_timeout=120, shutdown_kernel="immediate", record_timing=False)
     client.on_cell_executed = lambda cell, cell_index, execute_reply: setattr(run, "reply", execute_reply)
     client.reset_execution_trackers()
-    client.km = client.create_kernel_manager()
-    client.start_new_kernel(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client.km = SealedKernelManager(jail=run.jail) if run.jail else client.create_kernel_manager()
+    run.client, run.channel = client, ProbeChannel()
+    client.start_new_kernel(env=run.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            pass_fds=(run.channel.kernel_fd,))
+    run.channel.launched()
     client.start_new_kernel_client()
-    run.client = client
 
 
 def _stop(run: _Run) -> None:
-    """Shut the kernel down (quietly if it is already dead)."""
+    """Shut the kernel down (quietly if it is already dead) and kill whatever it left behind."""
+    if run.channel is not None:
+        run.channel.finish()
+        run.channel.close()
+        run.channel = None
     if run.client is not None:
         try:
             run.client._cleanup_kernel()
         except Exception:
             pass
         run.client = None
+    if run.jail is not None:
+        run.jail.sweep()
 
 
 def _run_cell(run: _Run, index: int, timeout: float) -> dict | None:
@@ -188,8 +227,9 @@ def _run_student_cells(run: _Run, execution: Execution, deadline: float, cell_ti
         try:
             content = _run_cell(run, SEED_CELLS + index, min(cell_timeout, remaining))
         except _KernelGone as gone:
+            reason = (run.jail and run.jail.stopped_because) or str(gone)
             execution.problems.append(_problem("kernel_died", cell, index, {"ename": "DeadKernelError",
-                                                                             "evalue": str(gone)}))
+                                                                             "evalue": reason}))
             return index
         if content is not None:
             timed_out = content.get("ename") == TIMEOUT_ENAME
@@ -200,13 +240,12 @@ def _run_student_cells(run: _Run, execution: Execution, deadline: float, cell_ti
     return None
 
 
-def _replay(run: _Run, execution: Execution, *, upto: int, cwd: Path, env: dict[str, str],
-            cell_timeout: float) -> None:
+def _replay(run: _Run, execution: Execution, *, upto: int, cell_timeout: float) -> None:
     """A fresh kernel re-running the seed cell and the student cells before `upto` (timed-out cells skipped)."""
     execution.replays += 1
     skip = {p.cell_index for p in execution.problems if p.kind == "timeout"}
     try:
-        _start(run, cwd=cwd, env=env)
+        _start(run)
         _run_cell(run, 0, cell_timeout)
         for index in range(upto):
             cell = execution.notebook.cells[index]
@@ -216,46 +255,55 @@ def _replay(run: _Run, execution: Execution, *, upto: int, cwd: Path, env: dict[
         _stop(run)
 
 
-def _run_probes(run: _Run, execution: Execution, runtime: str, probes: list[tuple[str, str, float]], *,
-                cwd: Path, env: dict[str, str], cell_timeout: float) -> None:
-    """The runtime cell, then each probe cell with its own timeout; after a death, replay once and go on."""
-    first = len(run.cells)
-    run.cells.append(nbformat.v4.new_code_cell(runtime))
-    run.cells.extend(nbformat.v4.new_code_cell(source) for _, source, _ in probes)
-    ready = _start_probing(run, first, cell_timeout)
-    for position, (name, _, timeout) in enumerate(probes):
-        if not ready:
-            execution.probe_failures[name] = ProbeFailure(Status.NOT_RUN, "not run: no live kernel was left to check this in")
-            continue
-        try:
-            content = _run_cell(run, first + 1 + position, timeout)
-        except _KernelGone as gone:
-            execution.probe_failures[name] = ProbeFailure(Status.FAILED, f"the kernel died while this was being checked ({gone})")
-            ready = execution.replays < 2 and _recover(run, execution, first, cwd=cwd, env=env,
-                                                       cell_timeout=cell_timeout)
-            continue
-        if content is not None:
-            timed_out = content.get("ename") == TIMEOUT_ENAME
-            execution.probe_failures[name] = (
-                ProbeFailure(Status.FAILED, f"checking it took longer than {timeout:.0f}s") if timed_out else
-                ProbeFailure(Status.NOT_RUN, f"the probe failed: {content.get('ename')}: {content.get('evalue')}"))
+def _run_probes(run: _Run, execution: Execution, probes: list[ProbePlan], *, cell_timeout: float) -> None:
+    """Seal the kernel, then ask each probe in turn; when the probe server dies, replay once more and go on."""
+    pending = list(probes)
+    while pending:
+        if not _seal(run):
+            for plan in pending:
+                execution.probe_failures[plan.key] = ProbeFailure(Status.NOT_RUN,
+                                                                  "not run: no live kernel was left to check this in")
+            return
+        while pending:
+            plan = pending.pop(0)
+            try:
+                reply, tensors = run.channel.ask(plan.request(), plan.inputs)
+            except ChannelClosed as closed:
+                execution.probe_failures[plan.key] = ProbeFailure(
+                    Status.FAILED, f"the kernel died while this was being checked ({closed})")
+                if execution.replays >= 2:
+                    continue
+                died = [p.cell_index for p in execution.problems if p.kind == "kernel_died"]
+                _replay(run, execution, upto=died[0] if died else len(execution.notebook.cells),
+                        cell_timeout=cell_timeout)
+                break
+            _take_reply(execution, plan, reply, tensors)
 
 
-def _start_probing(run: _Run, runtime_index: int, cell_timeout: float) -> bool:
-    """Run the runtime cell; False when there is no live kernel to probe."""
-    if run.client is None:
+def _take_reply(execution: Execution, plan: ProbePlan, reply: dict, tensors: bytes) -> None:
+    """Record what the probe server said about one probe."""
+    status = reply.get("status")
+    if status == "ok":
+        execution.records[plan.key] = read_record(reply.get("record"), tensors)
+    elif status == "timeout":
+        execution.probe_failures[plan.key] = ProbeFailure(Status.FAILED,
+                                                          f"checking it took longer than {plan.check.timeout:.0f}s")
+    elif status == "too_large":
+        execution.probe_failures[plan.key] = ProbeFailure(Status.FAILED, "what this returned was too large to check")
+    else:
+        execution.probe_failures[plan.key] = ProbeFailure(
+            Status.FAILED, f"the kernel died while this was being checked ({reply.get('how', 'no answer')})")
+
+
+def _seal(run: _Run) -> bool:
+    """Turn the live kernel into the probe server and open the channel; False when there is no kernel to seal."""
+    if run.client is None or run.channel is None:
         return False
+    sweep = run.jail is not None
     try:
-        return _run_cell(run, runtime_index, cell_timeout) is None
-    except _KernelGone:
+        run.client.kc.execute(seal_cell_source(run.channel.kernel_fd, sweep=sweep), silent=True, store_history=False)
+        run.channel.open(verify=run.jail.sealed if sweep else None, timeout=SEAL_SECONDS)
+    except (ChannelClosed, OSError, RuntimeError):
         _stop(run)
         return False
-
-
-def _recover(run: _Run, execution: Execution, runtime_index: int, *, cwd: Path, env: dict[str, str],
-             cell_timeout: float) -> bool:
-    """After a probe killed the kernel: replay the student's cells in a fresh kernel and reload the runtime."""
-    died = [p.cell_index for p in execution.problems if p.kind == "kernel_died"]
-    _replay(run, execution, upto=died[0] if died else len(execution.notebook.cells), cwd=cwd, env=env,
-            cell_timeout=cell_timeout)
-    return _start_probing(run, runtime_index, cell_timeout)
+    return True

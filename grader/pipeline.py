@@ -20,6 +20,7 @@ import nbformat
 from grader.discover import SubmissionFile, find_submissions, identify, known_names, load_assignments
 from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError
 from grader.results import BatchResult, SubmissionResult
+from grader.sandbox import Jail, Limits, require_sandbox
 from grader.spec import Assignment, Check, Context
 
 
@@ -31,6 +32,8 @@ class Options:
     seed: int = 0
     cell_timeout: float | None = None  # None: each assignment's own default
     notebook_timeout: float | None = None
+    sandbox: bool = True
+    limits: Limits = Limits()
 
 
 @dataclass
@@ -48,7 +51,6 @@ class Job:
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # check key → generated inputs
     plans: list = field(default_factory=list)
     execution: Any = None
-    records: dict[str, Any] = field(default_factory=dict)
     result: SubmissionResult | None = None
 
     @property
@@ -90,35 +92,42 @@ def draw_inputs(job: Job) -> None:
     checks = {key: check for key, (_, check) in job.checks.items()}
     job.inputs = {key: generate_inputs(check, seed=job.inputs_seed ^ zlib.crc32(key.encode()))
                   for key, check in checks.items()}
-    probe_folder = Path(tempfile.mkdtemp(prefix="probe-", dir=job.workdir))
-    job.plans = plan_probes(checks, job.inputs, folder=probe_folder)
+    job.plans = plan_probes(checks, job.inputs)
 
 
 def run_kernel(job: Job) -> None:
-    """Execute the student's cells then the probe cells in a fresh kernel, in a scratch folder."""
+    """Execute the student's cells, then probe them, in a fresh kernel: sealed in a jail unless --no-sandbox."""
     from grader.execute import execute
-    from grader.probe import runtime_cell_source
 
+    options = job.options
+    cell_timeout = options.cell_timeout or max(a.cell_timeout for a in job.parts)
+    notebook_timeout = options.notebook_timeout or max(a.notebook_timeout for a in job.parts)
     scratch = job.workdir / "work"
     scratch.mkdir()
-    env = {**os.environ, "FASTAI_HOME": str(job.options.fastai_home)}
-    cell_timeout = job.options.cell_timeout or max(a.cell_timeout for a in job.parts)
-    notebook_timeout = job.options.notebook_timeout or max(a.notebook_timeout for a in job.parts)
+    jail = None
     try:
-        job.execution = execute(job.notebook, probes=[(p.key, p.cell_source(), p.check.timeout) for p in job.plans],
-                                cwd=scratch, env=env, seed=job.options.seed, cell_timeout=cell_timeout,
-                                notebook_timeout=notebook_timeout, probe_runtime=runtime_cell_source())
+        if options.sandbox:
+            home = options.fastai_home
+            jail = Jail(limits=options.limits, readonly=[home], engine=_engine_folder(),
+                        env={"FASTAI_HOME": str(home)}, overlays=[home / "archive", home / "models", home / "tmp"])
+            jail.watch()
+        env = {**os.environ, "FASTAI_HOME": str(options.fastai_home)}
+        job.execution = execute(job.notebook, probes=job.plans, cwd=scratch, env=env, seed=options.seed,
+                                cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, jail=jail)
     except GraderError:
         raise
     except Exception as error:
         raise KernelFailed(f"the notebook could not be run: {type(error).__name__}: {error}") from error
+    finally:
+        if jail is not None:
+            jail.close()
 
 
-def read_probes(job: Job) -> None:
-    """Load what each probe wrote, with loaders that cannot run code."""
-    from grader.probe import read_record
+def _engine_folder() -> Path:
+    """The engine package's folder (shown read-only in the jail so that `from grader import check` imports)."""
+    import grader
 
-    job.records = {plan.key: read_record(plan.out_base) for plan in job.plans}
+    return Path(grader.__file__).resolve().parent
 
 
 def judge_checks(job: Job) -> None:
@@ -130,7 +139,7 @@ def judge_checks(job: Job) -> None:
     for key, (part, check) in job.checks.items():
         ctx = Context(inputs=job.inputs.get(key, {}), data_dir=job.options.fastai_home / "data",
                       notebook=execution.notebook, seed=job.options.seed)
-        checks.append(judge(check, part, job.records.get(key), ctx, cells=execution.notebook.cells,
+        checks.append(judge(check, part, execution.records.get(key), ctx, cells=execution.notebook.cells,
                             problem_at=execution.problem_at, probe_failure=execution.probe_failures.get(key)))
     job.result = SubmissionResult(path=str(job.file.path), student=job.file.student, assignment=job.assignment,
                                   checks=checks, problems=execution.problems,
@@ -139,7 +148,7 @@ def judge_checks(job: Job) -> None:
 
 
 STEPS: tuple[Callable[[Job], None], ...] = (read_notebook, identify_assignment, draw_inputs, run_kernel,
-                                             read_probes, judge_checks)
+                                             judge_checks)
 
 
 def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str, Assignment]) -> SubmissionResult:
@@ -156,6 +165,7 @@ def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str,
         except Exception as error:  # a bug or an odd file must not stop the batch
             result = _ungradable(job, f"internal error while grading: {type(error).__name__}: {error}")
     result.seconds = round(time.monotonic() - started, 3)
+    result.sandboxed = options.sandbox
     return result
 
 
@@ -166,8 +176,13 @@ def _ungradable(job: Job, error: str) -> SubmissionResult:
                                             declared_max_score=sum(a.max_score for a in job.parts))
 
 
+def data_home(fastai_home: Path | None = None) -> Path:
+    """The FASTAI_HOME kernels get: the argument, else $FASTAI_HOME, else ~/.fastai."""
+    return Path(fastai_home or os.environ.get("FASTAI_HOME") or Path.home() / ".fastai").expanduser().resolve()
+
+
 def grade(paths: list[Path], *, fastai_home: Path | None = None, seed: int = 0, cell_timeout: float | None = None,
-          notebook_timeout: float | None = None, on_start: Callable[[int, int, SubmissionFile], None] | None = None,
+          notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(), on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
     """Grade every notebook under `paths`; one result per submission, in the order found."""
     assignments = load_assignments()
@@ -176,9 +191,12 @@ def grade(paths: list[Path], *, fastai_home: Path | None = None, seed: int = 0, 
     files = find_submissions(paths, known_names=known_names(assignments))
     if not files:
         raise GraderError(f"no notebooks (*.ipynb) found in {', '.join(str(p) for p in paths)}")
-    home = Path(fastai_home or os.environ.get("FASTAI_HOME") or Path.home() / ".fastai").expanduser().resolve()
-    options = Options(fastai_home=home, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
-    batch = BatchResult()
+    home = data_home(fastai_home)
+    if sandbox:
+        require_sandbox()
+    options = Options(fastai_home=home, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                      sandbox=sandbox, limits=limits)
+    batch = BatchResult(sandboxed=sandbox)
     for number, file in enumerate(files, 1):
         if on_start:
             on_start(number, len(files), file)

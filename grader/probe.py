@@ -1,13 +1,12 @@
-"""Probe cells appended after the student's cells, and safe reading of what they wrote.
+"""Probes: what each check asks of the sealed kernel, the seal cell, and safe reading of the answers.
 
-The grader picks every path (a private folder outside the kernel's working folder, random names);
-the kernel writes JSON and a flat dict of tensors; the grader reads them with `json` and
-`torch.load(weights_only=True)`, which cannot run code.
+The grader draws every input; they travel to the probe server as `torch.save` bytes and the answers
+come back as JSON plus a flat dict of tensors read with `torch.load(weights_only=True)`, which cannot
+run code. Nothing goes through files the notebook could reach.
 """
 from __future__ import annotations
 
-import json
-import secrets
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,34 +16,29 @@ import torch
 from grader import probe_runtime
 from grader.spec import Check, Opaque
 
-RUNTIME_NAME = "__grader_probe__"
-
 
 @dataclass(frozen=True)
 class ProbePlan:
-    """One check's probe: where its inputs are and where its record will be written."""
+    """One check's probe: its key, its check, and its generated inputs as bytes (empty when it has none)."""
 
     key: str
     check: Check
-    inputs_path: Path | None
-    out_base: Path
+    inputs: bytes = b""
 
-    def cell_source(self) -> str:
-        """The probe cell's code: call the runtime with this probe's config."""
-        config = {"needs": list(self.check.fetch.needs()), "code": self.check.fetch.kernel_code(),
-                  "inputs": str(self.inputs_path) if self.inputs_path else None, "out": str(self.out_base)}
-        return f"{RUNTIME_NAME}(globals(), {json.dumps(config)!r})"
+    def request(self) -> dict[str, Any]:
+        """The request header sent to the probe server."""
+        config = {"needs": list(self.check.fetch.needs()), "code": self.check.fetch.kernel_code()}
+        return {"probe": self.key, "config": config, "timeout": self.check.timeout}
 
 
-def runtime_cell_source() -> str:
-    """The first probe cell: define the probe runtime in a private scope and bind its entry point."""
+def seal_cell_source(fd: int, *, sweep: bool) -> str:
+    """The cell run after the student's last one: load the runtime in a private scope and seal the kernel."""
     source = Path(probe_runtime.__file__).read_text()
     return (f"def __grader_load__(source):\n"
             f"    scope = {{'__name__': 'grader_probe_runtime'}}\n"
             f"    exec(source, scope)\n"
-            f"    return scope['run_probe']\n"
-            f"{RUNTIME_NAME} = __grader_load__({source!r})\n"
-            f"del __grader_load__")
+            f"    return scope['seal']\n"
+            f"__grader_load__({source!r})(globals(), {int(fd)}, {bool(sweep)!r})")
 
 
 def generate_inputs(check: Check, *, seed: int) -> dict[str, Any]:
@@ -54,18 +48,18 @@ def generate_inputs(check: Check, *, seed: int) -> dict[str, Any]:
     return check.inputs(torch.Generator().manual_seed(seed))
 
 
-def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]], *, folder: Path) -> list[ProbePlan]:
-    """Write each check's inputs under `folder` and plan its probe (kernel-side fetches only), by check key."""
+def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]]) -> list[ProbePlan]:
+    """A probe for every kernel-side check, by check key, its inputs serialised."""
     plans = []
     for key, check in checks.items():
         if check.fetch.kernel_code() is None:
             continue
-        token = secrets.token_hex(8)
-        inputs_path = None
+        data = b""
         if inputs.get(key):
-            inputs_path = folder / f"inputs-{token}.pt"
-            torch.save(inputs[key], inputs_path)
-        plans.append(ProbePlan(key, check, inputs_path, folder / f"probe-{token}"))
+            buffer = io.BytesIO()
+            torch.save(inputs[key], buffer)
+            data = buffer.getvalue()
+        plans.append(ProbePlan(key, check, data))
     return plans
 
 
@@ -80,14 +74,9 @@ class ProbeRecord:
     error: dict[str, str] | None = None
 
 
-def read_record(out_base: Path) -> ProbeRecord | None:
-    """Load a probe's record safely; None when the probe never wrote one (or wrote garbage)."""
-    json_path, tensor_path = Path(f"{out_base}.json"), Path(f"{out_base}.pt")
-    try:
-        record = json.loads(json_path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record_from(record, lambda: torch.load(tensor_path, weights_only=True, map_location="cpu"))
+def read_record(record: Any, tensors: bytes) -> ProbeRecord | None:
+    """A ProbeRecord from what the probe server sent: the JSON record and the saved tensors."""
+    return record_from(record, lambda: torch.load(io.BytesIO(tensors), weights_only=True, map_location="cpu"))
 
 
 def record_from(record: Any, load_tensors) -> ProbeRecord | None:

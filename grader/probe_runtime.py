@@ -1,17 +1,31 @@
-"""Kernel-side probe code: run one fetch, turn what came back into plain data, write it where told.
+"""Kernel-side probe code: seal the kernel, run each fetch in a fresh child, hand back plain data.
 
-This module's source text is injected into the student's kernel (it imports nothing from `grader`,
-so a notebook that patches `grader` changes nothing here); the self-check imports it directly.
-Output: `<out>.json` (structure, numbers, strings, errors) and `<out>.pt` (a flat dict of plain
-CPU tensors, readable with `torch.load(weights_only=True)`).
+This module's source text is injected into the student's kernel after the student's last cell (it
+imports nothing from `grader`, so a notebook that patches `grader` changes nothing here); the
+self-check imports it directly. `seal` forks the probe server (the forking thread is the only one
+the child gets) and freezes the kernel with every thread the student started; inside a sandbox the
+server also kills every other process of the notebook. The server answers the grader over a socket
+it inherited, running each probe in a child of its own, so nothing a probe starts outlives it.
+A record: a frame holding JSON (structure, numbers, strings, errors) and a flat dict of plain CPU
+tensors saved with `torch.save` (read with `torch.load(weights_only=True)`); never a file.
 """
 import contextlib
 import json
 import numbers
+import os
+import select
+import signal
+import struct
+import sys
+import time
 import traceback
 
 MAX_ITEMS = 100_000
 MAX_DEPTH = 8
+FRAME = struct.Struct(">II")  # header length, payload length
+MAX_HEADER = 64 << 20
+MAX_PAYLOAD = 1 << 30
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
 
 @contextlib.contextmanager
@@ -90,13 +104,176 @@ def probe(ns, config, inputs):
                           "traceback": "".join(lines)[-4000:]}}, {}
 
 
-def run_probe(ns, config_json):
-    """Kernel entry point: read the config, load inputs, probe, write `<out>.json` and `<out>.pt`."""
-    import torch
+def pack_frame(header, payload=b""):
+    """One message: lengths, JSON header, raw payload."""
+    data = json.dumps(header).encode()
+    return FRAME.pack(len(data), len(payload)) + data + payload
 
-    config = json.loads(config_json)
-    inputs = torch.load(config["inputs"], weights_only=True) if config.get("inputs") else {}
-    record, tensors = probe(ns, config, inputs)
-    torch.save(tensors, config["out"] + ".pt")
-    with open(config["out"] + ".json", "w") as handle:
-        json.dump(record, handle)
+
+def unpack_frame(data):
+    """(header, payload) from one whole frame; ValueError when it is not one."""
+    if len(data) < FRAME.size:
+        raise ValueError("short frame")
+    size, payload_size = FRAME.unpack_from(data)
+    if len(data) != FRAME.size + size + payload_size:
+        raise ValueError("frame length does not match")
+    return json.loads(data[FRAME.size:FRAME.size + size]), data[FRAME.size + size:]
+
+
+def _read_exact(fd, count):
+    """Exactly `count` bytes from `fd` (EOFError when it closes first)."""
+    chunks = []
+    while count:
+        chunk = os.read(fd, min(count, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        count -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd, data):
+    """Write every byte of `data` to `fd`."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_frame(fd):
+    """The next (header, payload) from `fd`."""
+    size, payload_size = FRAME.unpack(_read_exact(fd, FRAME.size))
+    if size > MAX_HEADER or payload_size > MAX_PAYLOAD:
+        raise ValueError("frame too large")
+    return json.loads(_read_exact(fd, size)), _read_exact(fd, payload_size)
+
+
+def _harden():
+    """Die with the parent; close /proc/<pid>/fd, /proc/<pid>/mem and ptrace to every other process."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if "torch" in sys.modules:  # a forked OpenMP pool hangs: one thread, as DataLoader workers do
+        sys.modules["torch"].set_num_threads(1)
+
+
+def _state(pid):
+    """A process's state letter (R, S, T, Z...), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _sweep(kernel):
+    """Keep the kernel stopped and kill every other process in the sandbox until none is left."""
+    me = os.getpid()
+    for _ in range(2000):
+        others = [int(name) for name in os.listdir("/proc")
+                  if name.isdigit() and int(name) not in (1, me, kernel) and _state(name) not in (None, "Z", "X")]
+        os.kill(kernel, signal.SIGSTOP)
+        if not others and _state(kernel) in ("T", "t"):
+            return
+        for pid in others:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.002)
+    raise RuntimeError("the notebook's other processes could not be stopped")
+
+
+def seal(ns, fd, sweep):
+    """Kernel entry point: fork the probe server, then stop this kernel and all its threads for good."""
+    if os.fork() == 0:
+        _serve(ns, fd, sweep)
+    os.kill(os.getpid(), signal.SIGSTOP)
+
+
+def _serve(ns, fd, sweep):
+    """The probe server: announce itself, then answer the grader's requests until told to stop."""
+    code = 0
+    try:
+        _harden()
+        kernel = os.getppid()
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # the kernel's output streams died with its threads
+        if sweep:
+            _sweep(kernel)
+        _write_all(fd, pack_frame({"ready": True}))
+        while True:
+            header, payload = _read_frame(fd)
+            if "nonce" in header:
+                _write_all(fd, pack_frame({"nonce": header["nonce"]}))
+            elif "probe" in header:
+                reply, tensors = _probe_in_child(ns, header, payload, fd)
+                if sweep:
+                    _sweep(kernel)
+                _write_all(fd, pack_frame({"probe": header["probe"], **reply}, tensors))
+            else:
+                break
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _probe_in_child(ns, header, inputs, fd):
+    """Run one probe in a forked child (its threads and processes die with it); its reply and tensor bytes."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        os.close(fd)
+        _child_probe(ns, header["config"], inputs, write_end)
+    os.close(write_end)
+    data, status = _collect(read_end, pid, header["timeout"])
+    os.close(read_end)
+    if status in ("timeout", "too_large"):
+        return {"status": status}, b""
+    try:
+        record, tensors = unpack_frame(data)
+    except ValueError:
+        return {"status": "died", "how": status}, b""
+    return {"status": "ok", "record": record}, tensors
+
+
+def _child_probe(ns, config, inputs, write_end):
+    """In the probe's child: load inputs, probe, write one frame, exit."""
+    code = 0
+    try:
+        _harden()
+        import io
+
+        import torch
+
+        loaded = torch.load(io.BytesIO(inputs), weights_only=True) if inputs else {}
+        record, tensors = probe(ns, config, loaded)
+        buffer = io.BytesIO()
+        torch.save(tensors, buffer)
+        _write_all(write_end, pack_frame(record, buffer.getvalue()))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _collect(read_end, pid, timeout):
+    """Everything the child writes before it exits or its time is up; and how it ended."""
+    chunks, size, deadline, ended = [], 0, time.monotonic() + timeout, None
+    while ended is None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            ended = "timeout"
+        elif select.select([read_end], [], [], left)[0]:
+            chunk = os.read(read_end, 1 << 20)
+            chunks.append(chunk)
+            size += len(chunk)
+            ended = "eof" if not chunk else "too_large" if size > MAX_PAYLOAD else None
+    if ended != "eof":
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if ended != "eof":
+        return b"", ended
+    how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+           else f"exited with status {os.WEXITSTATUS(status)}")
+    return b"".join(chunks), how

@@ -117,6 +117,7 @@ class SubmissionResult:
     execute_seconds: float = 0.0
     seconds: float = 0.0
     graded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    sandboxed: bool = True  # False: graded with --no-sandbox, the notebook ran unconfined
 
     @classmethod
     def without_results(cls, error: str, *, path: str, student: str, assignment: str = "",
@@ -166,7 +167,7 @@ class SubmissionResult:
         checks = [_check_from_dict(c) for c in data.get("checks", [])]
         problems = [ExecutionProblem(**p) for p in data.get("problems", [])]
         keep = {k: data[k] for k in ("path", "student", "assignment", "error", "declared_max_score",
-                                     "execute_seconds", "seconds", "graded_at") if k in data}
+                                     "execute_seconds", "seconds", "graded_at", "sandboxed") if k in data}
         return cls(checks=checks, problems=problems, **keep)
 
 
@@ -176,6 +177,7 @@ class BatchResult:
 
     submissions: list[SubmissionResult] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    sandboxed: bool = True
 
     @property
     def graded(self) -> list[SubmissionResult]:
@@ -192,14 +194,15 @@ class BatchResult:
         from grader import __version__
 
         return {"schema_version": SCHEMA_VERSION, "grader_version": __version__, "created": self.created,
-                "submissions": [s.to_dict() for s in self.submissions]}
+                "sandboxed": self.sandboxed, "submissions": [s.to_dict() for s in self.submissions]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BatchResult":
         """Rebuild from a `results.json` document."""
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"results schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
-        return cls([SubmissionResult.from_dict(s) for s in data["submissions"]], data.get("created", ""))
+        return cls([SubmissionResult.from_dict(s) for s in data["submissions"]], data.get("created", ""),
+                   bool(data.get("sandboxed", False)))
 
     def write_json(self, path: Path) -> None:
         """Write `results.json`."""

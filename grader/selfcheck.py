@@ -22,6 +22,9 @@ MARKS = {Status.PASSED: "✓", Status.PARTIAL: "~", Status.FAILED: "✗", Status
 
 def check(part: str, *, namespace: dict[str, Any] | None = None) -> None:
     """Run `part`'s visible checks on the names defined so far in this notebook and print what to fix."""
+    if os.environ.get("GRADER_SANDBOX"):
+        print("(self-check skipped: `grader check` is grading this notebook)")
+        return
     result = run_selfcheck(part, namespace=namespace if namespace is not None else _caller_namespace())
     print(render(result))
 

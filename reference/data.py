@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from grader.exceptions import GraderError, SourceUnavailable
+from grader.manifest import MANIFEST_NAME, DataTampered, verify_manifest, write_manifest
 from grader.progress import Progress, silent
 from reference import fastai_archives
 from reference.mnist_layout import FULL, SAMPLE, SAMPLE_DIGITS, count_problems, png_names
@@ -40,8 +41,29 @@ def default_data_dir() -> Path:
     from fastcore.xtras import Config
 
     home = Path(os.getenv("FASTAI_HOME", "~/.fastai")).expanduser()
-    return Config(home, "config.ini", create=dict(data="data", archive="archive", storage="tmp",
-                                                    model="models")).path("data")
+    config = Config(home, "config.ini", create=dict(data="data", archive="archive", storage="tmp", model="models"))
+    for folder in ("archive", "storage", "model"):  # made now: a sealed kernel sees FASTAI_HOME read-only
+        config.path(folder).mkdir(parents=True, exist_ok=True)
+    return config.path("data")
+
+
+def write_data_manifest(data_dir: Path) -> Path:
+    """Record the SHA-256 of every file of both datasets and their caches (caches re-hashed before each grading)."""
+    return write_manifest(data_dir, [*DATASETS, CACHE_FOLDER], hashed=[CACHE_FOLDER])
+
+
+def verify_data(data_dir: Path, *, full: bool = False) -> None:
+    """Refuse data that changed since `grader data` wrote it (DataTampered, with the fix)."""
+    if not (data_dir / MANIFEST_NAME).exists():
+        if any((data_dir / name).exists() for name in DATASETS):
+            raise DataTampered(f"MNIST in {data_dir} has no manifest, so it cannot be trusted: run `grader data` "
+                               "to record one (or `grader data --force` to rebuild it)")
+        return
+    problems = verify_manifest(data_dir, full=full)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise DataTampered(f"MNIST in {data_dir} changed since `grader data` wrote it ({shown}); "
+                           "rebuild it with `grader data --force`")
 
 
 def is_complete(data_dir: Path) -> bool:
@@ -111,7 +133,7 @@ def _candidates(source: str) -> list[str]:
     return list(SOURCES) if source == "auto" else [source]
 
 
-def prepare_mnist(*, data_dir: Path | None = None, source: str = "auto", force: bool = False,
+def prepare_mnist(*, data_dir: Path | None = None, source: str = "auto", force: bool = False, verify: bool = False,
                   progress: Progress = silent) -> DataReport:
     """Make both MNIST datasets and their caches exist in `data_dir`, trying sources in order."""
     data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -121,6 +143,10 @@ def prepare_mnist(*, data_dir: Path | None = None, source: str = "auto", force: 
     if is_complete(data_dir) and not force:
         for dataset, split in ((SAMPLE, "train"), (SAMPLE, "valid"), (FULL, "training"), (FULL, "testing")):
             load_split(data_dir, dataset, split)
+        if (data_dir / MANIFEST_NAME).exists():
+            verify_data(data_dir, full=verify)
+        else:
+            write_data_manifest(data_dir)
         return DataReport(data_dir, True, seconds=time.perf_counter() - started)
     report = DataReport(data_dir, False)
     for candidate in _candidates(source):
@@ -144,5 +170,8 @@ def prepare_mnist(*, data_dir: Path | None = None, source: str = "auto", force: 
     problems = count_problems(data_dir, SAMPLE) + count_problems(data_dir, FULL)
     if problems:
         raise GraderError("MNIST was written but the file counts are wrong: " + "; ".join(problems))
+    for dataset, split in ((SAMPLE, "train"), (SAMPLE, "valid"), (FULL, "training"), (FULL, "testing")):
+        load_split(data_dir, dataset, split)
+    write_data_manifest(data_dir)
     report.seconds = time.perf_counter() - started
     return report

@@ -1,0 +1,352 @@
+"""The jail around one student kernel: a bubblewrap command, an unprivileged uid, limits, and clean-up.
+
+Layout when the grader runs as root (an instructor's server, CI): bwrap starts as root, so it can
+bind any folder, and makes new PID, IPC, network, UTS and mount namespaces; inside it `setpriv`
+drops to a uid of its own (one per concurrent kernel, so `RLIMIT_NPROC` binds) with no
+capabilities and `no_new_privs`, then `prlimit` sets the memory, process and file-size limits.
+As an ordinary user, bwrap makes a user namespace too and the limits are set before it.
+See docs/security.md for what each layer stops.
+"""
+from __future__ import annotations
+
+import fcntl
+import importlib.metadata
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from grader.exceptions import GraderError
+
+GiB = 1 << 30
+ADDRESS_SPACE_FACTOR = 4  # torch, fastai and ipykernel map about 4 GiB of address space before any work
+MiB = 1 << 20
+FIRST_UID = 61000
+UID_SLOTS = 256
+WORKDIR = "/submission"  # the kernel's working folder inside the jail (a size-limited tmpfs)
+HOME = "/tmp/home"
+ENV_PASSED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+              "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "alternatives", "localtime", "mime.types",
+             "matplotlibrc", "ssl")
+GPU_DEVICES = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install "
+                "bubblewrap`); on Ubuntu 24.04+ also allow user namespaces: `sysctl -w "
+                "kernel.apparmor_restrict_unprivileged_userns=0`; or grade without isolation: --no-sandbox")
+
+
+class SandboxUnavailable(GraderError, RuntimeError):
+    """Grading was asked to run sealed but bubblewrap cannot start a sandbox here."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sealed kernel may use."""
+
+    memory: int = 4 * GiB      # resident memory of the whole jail (a watchdog); each process's address space: 4x
+    processes: int = 256       # processes and threads of the jail's uid
+    disk: int = 1 * GiB        # the working folder (tmpfs) and any one file
+    tmp: int = 256 * MiB       # the private /tmp
+
+
+def parse_size(text: str) -> int:
+    """Bytes from '4G', '512M', '1.5GiB' or a plain number of bytes."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": MiB, "G": GiB, "T": 1 << 40}.get(value[-1:], 1)
+    number = value[:-1] if value[-1:] in "KMGT" else value
+    try:
+        size = int(float(number) * scale)
+    except ValueError:
+        raise GraderError(f"not a size: {text!r} (use e.g. 4G, 512M)") from None
+    if size <= 0:
+        raise GraderError(f"a size must be positive: {text!r}")
+    return size
+
+
+@lru_cache(maxsize=1)
+def unavailable_reason() -> str | None:
+    """Why no sandbox can be started here (None when bubblewrap works)."""
+    if not sys.platform.startswith("linux"):
+        return f"sandboxing needs Linux (this is {sys.platform}); grade there, or use --no-sandbox"
+    if shutil.which("bwrap") is None or shutil.which("setpriv") is None or shutil.which("prlimit") is None:
+        return f"bubblewrap (bwrap), setpriv or prlimit is not installed: {INSTALL_HINT}"
+    probe = [*_namespace_flags(), "--ro-bind", "/", "/", "--proc", "/proc", "--", "true"]
+    done = subprocess.run(["bwrap", *probe], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"bwrap cannot create namespaces here ({done.stderr.strip()[:200]}): {INSTALL_HINT}"
+    return None
+
+
+def require_sandbox() -> None:
+    """Raise SandboxUnavailable with the fix when bubblewrap cannot be used."""
+    reason = unavailable_reason()
+    if reason:
+        raise SandboxUnavailable(f"cannot grade untrusted notebooks without a sandbox: {reason}")
+
+
+def _namespace_flags() -> list[str]:
+    """New PID, IPC, network, UTS (and cgroup) namespaces; a user namespace too unless bwrap runs as root."""
+    flags = ["--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+             "--die-with-parent", "--new-session"]
+    return flags if os.geteuid() == 0 else ["--unshare-user", *flags]
+
+
+class UidSlot:
+    """An unprivileged uid reserved for one kernel at a time (a lock file per uid, shared by processes)."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / "grader-sandbox-uids"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(FIRST_UID, FIRST_UID + UID_SLOTS):
+            handle = open(folder / str(uid), "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            self.uid, self._handle = uid, handle
+            kill_uid(uid)  # a previous grader that was killed may have left something behind
+            return
+        raise SandboxUnavailable(f"all {UID_SLOTS} sandbox uids are in use")
+
+    def release(self) -> None:
+        """Kill whatever still runs as this uid and free the slot."""
+        kill_uid(self.uid)
+        self._handle.close()
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids whose real uid is `uid`."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid and _real_uid(entry.name) == uid:
+                pids.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _real_uid(pid: str) -> int:
+    """The real uid of a process, from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise ValueError(pid)
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of `uid`, again until none is left (a fork loop cannot outrun it)."""
+    for _ in range(100):
+        pids = processes_of(uid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+def _state_and_threads(pid: int) -> tuple[str | None, int]:
+    """A process's state letter and thread count (None, 0 when it is gone)."""
+    state, threads = None, 0
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("State:"):
+                    state = line.split()[1]
+                elif line.startswith("Threads:"):
+                    threads = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None, 0
+    return state, threads
+
+
+def resident_bytes(uid: int) -> int:
+    """Resident memory of every process of `uid` (shared pages counted once per process)."""
+    total, page = 0, os.sysconf("SC_PAGE_SIZE")
+    for pid in processes_of(uid):
+        try:
+            with open(f"/proc/{pid}/statm") as statm:
+                total += int(statm.read().split()[1]) * page
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def course_package_paths() -> list[Path]:
+    """Folders of the packages installed beside the engine (the course's solutions and checks): hidden in the jail."""
+    try:
+        names = {name for name, dists in importlib.metadata.packages_distributions().items() if "grader" in dists}
+    except Exception:
+        names = set()
+    paths = []
+    for name in sorted(names - {"grader"}):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            paths.append(Path(location))
+    return paths
+
+
+def python_roots() -> list[Path]:
+    """Folders the kernel's Python needs: the environment, the interpreter's installation, its libraries."""
+    roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    roots.add(Path(sys.executable).resolve().parent.parent)
+    return sorted(root for root in roots if root.is_dir() and str(root) not in ("/", "/usr"))
+
+
+@dataclass
+class Jail:
+    """One sealed kernel's jail: its private host folder, uid, limits and the bwrap command around a program."""
+
+    limits: Limits
+    readonly: list[Path]                      # extra folders visible read-only at their own path (data)
+    env: dict[str, str]                       # variables set inside, besides the allow-list
+    overlays: list[Path] = field(default_factory=list)  # folders under `readonly` replaced by small writable tmpfs
+    engine: Path | None = None                # the engine package, visible read-only (never the course)
+    folder: Path = field(init=False)
+    uid: int = field(init=False)
+    stopped_because: str | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="grader-jail-"))
+        self._slot = UidSlot() if os.geteuid() == 0 else None
+        self.uid = self._slot.uid if self._slot else os.getuid()
+        self.ipc = self.folder / "ipc"
+        self.ipc.mkdir()
+        self._write_identity()
+        if self._slot:
+            os.chown(self.ipc, self.uid, self.uid)
+        self._watchdog: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def _write_identity(self) -> None:
+        """passwd and group files naming the jail's user `student`."""
+        (self.folder / "passwd").write_text(f"root:x:0:0::/root:/bin/sh\nstudent:x:{self.uid}:{self.uid}::{HOME}:/bin/sh\n")
+        (self.folder / "group").write_text(f"root:x:0:\nstudent:x:{self.uid}:\n")
+
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv` wrapped so that it runs sealed (as the jail's uid inside bwrap, limits set)."""
+        limits = ["prlimit", f"--as={ADDRESS_SPACE_FACTOR * self.limits.memory}", f"--fsize={self.limits.disk}", "--core=0"]
+        bwrap = ["bwrap", *_namespace_flags(), "--clearenv", *self._env_flags(), *self._filesystem(),
+                 "--chdir", WORKDIR]
+        if os.geteuid() != 0:
+            running = len(processes_of(os.getuid()))
+            return [*limits, f"--nproc={running + self.limits.processes}", "--", *bwrap, "--", *argv]
+        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all"]
+        return [*bwrap, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--",
+                *drop, *limits, f"--nproc={self.limits.processes}", "--", *argv]
+
+    def _env_flags(self) -> list[str]:
+        """A cleared environment rebuilt from a short allow-list."""
+        env = {name: os.environ[name] for name in ENV_PASSED if name in os.environ}
+        env.update(PATH=f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", HOME=HOME, TMPDIR="/tmp",
+                   USER="student", LOGNAME="student", MPLCONFIGDIR=f"{HOME}/.matplotlib", GRADER_SANDBOX="1",
+                   PYTHONDONTWRITEBYTECODE="1", **self.env)
+        return [flag for name, value in env.items() for flag in ("--setenv", name, value)]
+
+    def _filesystem(self) -> list[str]:
+        """Read-only system, Python and data; a tmpfs working folder and /tmp; the ipc folder; nothing else."""
+        args: list[str] = []
+        for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            path = Path("/") / top
+            if path.is_symlink():
+                args += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                args += ["--ro-bind", str(path), str(path)]
+        args += ["--ro-bind", "/usr", "/usr"]
+        for name in ETC_FILES:
+            args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--ro-bind", str(self.folder / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(self.folder / "group"), "/etc/group",
+                 "--proc", "/proc", "--dev", "/dev", *self._gpu(),
+                 "--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", str(64 * MiB), "--tmpfs", "/dev/shm",
+                 "--perms", "1777", "--size", str(self.limits.disk), "--tmpfs", WORKDIR]
+        visible = [*python_roots(), *self.readonly, *([self.engine] if self.engine else [])]
+        for path in visible:
+            args += [*_parents(path), "--ro-bind", str(path), str(path)]
+        for folder in self.overlays:
+            args += ["--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", str(folder)]
+        for hidden in course_package_paths():
+            if any(hidden.is_relative_to(root) for root in visible):
+                args += ["--tmpfs", str(hidden)]
+        args += [*_parents(self.ipc), "--bind", str(self.ipc), str(self.ipc)]
+        return args
+
+    def _gpu(self) -> list[str]:
+        """The NVIDIA device files, when this machine has them."""
+        devices = sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*"))
+        devices += [f"/dev/{name}" for name in GPU_DEVICES if Path(f"/dev/{name}").exists()]
+        if not devices:
+            return []
+        return [*(f for d in devices for f in ("--dev-bind", d, d)), "--ro-bind", "/sys", "/sys",
+                "--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia"]
+
+    def give(self, path: Path) -> None:
+        """Let the jail's uid read a file the grader wrote for it (the kernel's connection file)."""
+        if self._slot:
+            os.chown(path, self.uid, self.uid)
+
+    def watch(self) -> None:
+        """Start a thread that kills the jail when its processes together hold more memory than allowed."""
+        if self._slot is None or self._watchdog is not None:
+            return
+        self._watchdog = threading.Thread(target=self._watch, daemon=True, name=f"jail-watchdog-{self.uid}")
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        """The watchdog's loop."""
+        while not self._closed.wait(0.2):
+            if resident_bytes(self.uid) > self.limits.memory:
+                self.stopped_because = (f"stopped by the sandbox: the notebook's processes used more than "
+                                        f"{self.limits.memory / GiB:.1f} GiB of memory")
+                kill_uid(self.uid)
+
+    def sealed(self) -> bool:
+        """True when one process of the jail runs, single-threaded, and every other one is stopped or dead."""
+        if self._slot is None:
+            return True
+        running = []
+        for pid in processes_of(self.uid):
+            state, threads = _state_and_threads(pid)
+            if state not in ("T", "t", "Z", "X", None):
+                running.append(threads)
+        return running == [1]
+
+    def sweep(self) -> None:
+        """Kill every process the jail's uid still has (between kernels, and at the end)."""
+        if self._slot:
+            kill_uid(self.uid)
+
+    def close(self) -> None:
+        """Stop the watchdog, kill what is left, free the uid and remove the host folder."""
+        self._closed.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+        if self._slot:
+            self._slot.release()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _parents(path: Path) -> list[str]:
+    """`--dir` for every ancestor of `path`, world-searchable, so the jail's uid can reach a bound folder."""
+    return [flag for parent in reversed(path.parents) if str(parent) != "/"
+            for flag in ("--perms", "0755", "--dir", str(parent))]
