@@ -147,6 +147,8 @@ def _start(run: _Run) -> None:
     from grader.sealed_kernel import SealedKernelManager
 
     _stop(run)
+    if run.jail is not None:
+        run.jail.stopped_because = None
     client = _BoundedClient(run.nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True,
                             error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
                             resources={"metadata": {"path": str(run.jail.folder if run.jail else run.cwd)}},
@@ -185,6 +187,8 @@ def _run_cell(run: _Run, index: int, timeout: float) -> dict | None:
         run.client.execute_cell(run.cells[index], index)
     except DeadKernelError as error:
         raise _KernelGone(str(error)) from error
+    except Exception as error:  # the notebook wrote into the kernel's own sockets: treat that kernel as gone
+        raise _KernelGone(f"the kernel's messages were garbled ({type(error).__name__}: {error})") from error
     content = (run.reply or {}).get("content", {})
     if content.get("status") != "error":
         return None
@@ -200,7 +204,7 @@ def _responsive(run: _Run) -> bool:
     run.reply = None
     try:
         run.client.execute_cell(run.cells[-1], len(run.cells) - 1)
-    except DeadKernelError:
+    except Exception:  # dead, or its messages garbled
         return False
     finally:
         run.cells.pop()
@@ -301,6 +305,9 @@ def _seal(run: _Run) -> bool:
         return False
     sweep = run.jail is not None
     try:
+        run.client.kc.hb_channel.pause()  # a heartbeat to a stopped kernel's ipc socket would block for good
+        if sweep:
+            run.jail.stop_all_but_kernel()
         run.client.kc.execute(seal_cell_source(run.channel.kernel_fd, sweep=sweep), silent=True, store_history=False)
         run.channel.open(verify=run.jail.sealed if sweep else None, timeout=SEAL_SECONDS)
     except (ChannelClosed, OSError, RuntimeError):

@@ -1,9 +1,9 @@
 """The grader's end of the socket the sealed probe server answers on.
 
 The kernel inherits the other end when it starts, so anything the notebook ran could write to it
-before the seal. The grader therefore reads nothing as an answer until the server has announced
-itself, the sandbox shows that every other process of the notebook is stopped or gone (`verify`),
-and the server has echoed a nonce sent only then; whatever arrived earlier is thrown away.
+before the seal. The grader therefore reads nothing as an answer until the sandbox shows that the
+kernel is stopped and the probe server is the only other live process (`verify`), and the server
+has echoed a nonce sent only then; every byte that arrived earlier is thrown away.
 """
 from __future__ import annotations
 
@@ -40,16 +40,18 @@ class ProbeChannel:
         self._kernel.close()
 
     def open(self, *, verify: Callable[[], bool] | None, timeout: float) -> None:
-        """Wait for the server, check the seal, and agree a nonce; ChannelClosed when that fails."""
+        """Check the seal, then agree a nonce: bytes before its echo are dropped, so a forged or torn frame cannot
+        shift the stream; ChannelClosed when that fails."""
         deadline = time.monotonic() + timeout
-        self._receive_until(lambda header: header.get("ready") is True, deadline)
         while verify is not None and not verify():
             if time.monotonic() > deadline:
                 raise ChannelClosed("the notebook's other processes were still running after the seal")
-            time.sleep(0.02)
+            time.sleep(0.01)
         nonce = secrets.token_hex(16)
         self._grader.sendall(pack_frame({"nonce": nonce}))
-        self._receive_until(lambda header: header.get("nonce") == nonce, deadline)
+        echo, seen = pack_frame({"nonce": nonce}), b""
+        while not seen.endswith(echo):
+            seen = (seen + self._exactly(1, deadline))[-len(echo):]
 
     def ask(self, request: dict, payload: bytes) -> tuple[dict, bytes]:
         """Send one probe request; the server's reply for exactly that probe (ChannelClosed otherwise)."""
@@ -64,11 +66,6 @@ class ProbeChannel:
         try:
             self._grader.sendall(pack_frame({"bye": True}))
         except OSError:
-            pass
-
-    def _receive_until(self, wanted: Callable[[dict], bool], deadline: float) -> None:
-        """Read and drop frames until one satisfies `wanted`."""
-        while not wanted(self._receive(deadline)[0]):
             pass
 
     def _receive(self, deadline: float) -> tuple[dict, bytes]:

@@ -160,6 +160,15 @@ def kill_uid(uid: int) -> None:
         time.sleep(0.01)
 
 
+def _start_time(pid: int) -> int:
+    """When a process started (clock ticks since boot; a huge number when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 1 << 62
+
+
 def _state_and_threads(pid: int) -> tuple[str | None, int]:
     """A process's state letter and thread count (None, 0 when it is gone)."""
     state, threads = None, 0
@@ -176,13 +185,13 @@ def _state_and_threads(pid: int) -> tuple[str | None, int]:
 
 
 def resident_bytes(uid: int) -> int:
-    """Resident memory of every process of `uid` (shared pages counted once per process)."""
-    total, page = 0, os.sysconf("SC_PAGE_SIZE")
+    """Memory the processes of `uid` hold: proportional set sizes, so pages shared by forks count once."""
+    total = 0
     for pid in processes_of(uid):
         try:
-            with open(f"/proc/{pid}/statm") as statm:
-                total += int(statm.read().split()[1]) * page
-        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:")) * 1024
+        except (OSError, ValueError, IndexError, StopIteration):
             continue
     return total
 
@@ -320,16 +329,34 @@ class Jail:
                                         f"{self.limits.memory / GiB:.1f} GiB of memory")
                 kill_uid(self.uid)
 
+    def kernel_pid(self) -> int | None:
+        """The kernel: the jail's oldest process (everything else the notebook ran started after it)."""
+        pids = processes_of(self.uid) if self._slot else []
+        return min(pids, key=_start_time, default=None)
+
+    def stop_all_but_kernel(self) -> None:
+        """Before the seal: kill every process of the notebook except the kernel itself (a fork bomb's too)."""
+        kernel = self.kernel_pid()
+        for _ in range(100):
+            others = [pid for pid in processes_of(self.uid) if pid != kernel]
+            if not others:
+                return
+            for pid in others:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+
     def sealed(self) -> bool:
-        """True when one process of the jail runs, single-threaded, and every other one is stopped or dead."""
+        """True when the kernel is stopped and the only other live process of the jail is single-threaded."""
         if self._slot is None:
             return True
-        running = []
-        for pid in processes_of(self.uid):
-            state, threads = _state_and_threads(pid)
-            if state not in ("T", "t", "Z", "X", None):
-                running.append(threads)
-        return running == [1]
+        kernel = self.kernel_pid()
+        states = {pid: _state_and_threads(pid) for pid in processes_of(self.uid)}
+        live = {pid: value for pid, value in states.items() if value[0] not in ("Z", "X", None)}
+        others = [threads for pid, (state, threads) in live.items() if pid != kernel]
+        return kernel in live and live[kernel][0] in ("T", "t") and others == [1]
 
     def sweep(self) -> None:
         """Kill every process the jail's uid still has (between kernels, and at the end)."""

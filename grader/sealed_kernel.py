@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 
 from grader.sandbox import Jail
 
 
-class SealedKernelManager(KernelManager):
+class SealedKernelManager(AsyncKernelManager):
     """Starts the python3 kernel wrapped in the jail's command, with Unix sockets in the jail's ipc folder."""
 
     def __init__(self, *, jail: Jail, **kwargs) -> None:
