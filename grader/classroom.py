@@ -19,6 +19,12 @@ DATA_FOLDER = "~/.fastai/data"  # fastai's default FASTAI_HOME/data, where `grad
 DEFAULT_NOTEBOOK = "assignments/{part}/{part}.ipynb"
 DEFAULT_PACKAGE = "."
 DEFAULT_TIMEOUT_MINUTES = 60
+# Grading runs as root (through sudo on a hosted runner) so that each sandbox gets a uid of its own and its limits bind.
+AS_ROOT = 'S=$([ "$(id -u)" = 0 ] || echo sudo --preserve-env=GITHUB_OUTPUT,GITHUB_STEP_SUMMARY)'
+INSTALL_SANDBOX = """sudo apt-get update -q && sudo apt-get install -y -q bubblewrap
+if [ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then
+  sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0
+fi"""
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,8 @@ def _part(name: str, assignment: Any) -> Part:
 def grading_command(part: str, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
     """The shell command a step runs for one part: grade its notebook, emit the classroom result blob."""
     path = shlex.quote(notebook.format(part=part))
-    return f"grader check {path} --format github --format table --out .grader/{part}"
+    return (f'{AS_ROOT}\n$S env "PATH=$PATH" "FASTAI_HOME=${{FASTAI_HOME:-$HOME/.fastai}}" '
+            f"grader check {path} --format github --format table --out .grader/{part}")
 
 
 def workflow(parts: list[Part], *, notebook: str = DEFAULT_NOTEBOOK, package: str = DEFAULT_PACKAGE,
@@ -91,6 +98,7 @@ def workflow(parts: list[Part], *, notebook: str = DEFAULT_NOTEBOOK, package: st
         {"name": "Install grader", "run": f"python -m pip install {package}",
          "env": {"PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cpu"}},
         {"name": "Prepare MNIST", "run": "grader data"},
+        {"name": "Install the sandbox (bubblewrap)", "run": INSTALL_SANDBOX},
     ]
     grading = [_grading_step(part, notebook=notebook) for part in parts]
     reporter = {"name": "Autograding Reporter", "if": "always()", "uses": REPORTER,

