@@ -138,3 +138,14 @@ def test_the_step_command_grades_and_sets_the_result_output(step_run):
     assert blob["max_score"] == 42 and 38 < total < 42 and total != int(total)
     assert blob["status"] == "fail"
     assert "| questionnaire: q09 |" in summary.read_text()
+
+
+def test_the_workflow_installs_bubblewrap_and_grades_sealed(step_run):
+    document, done, *_ = step_run
+    names = [step.get("name", "") for step in steps_of(document)]
+    install = next(s for s in steps_of(document) if s.get("name", "").startswith("Install the sandbox"))
+    assert "apt-get install -y -q bubblewrap" in install["run"] and "apparmor_restrict_unprivileged_userns" in install["run"]
+    assert names.index(install["name"]) < min(i for i, s in enumerate(steps_of(document)) if s.get("id"))
+    grading = next(s for s in steps_of(document) if s.get("id") == "questionnaire")
+    assert "--no-sandbox" not in grading["run"] and "sudo" in grading["run"]  # as root: one uid per sandbox
+    assert "--no-sandbox" not in done.stderr and done.returncode == 0  # grading refuses without a sandbox
