@@ -252,7 +252,9 @@ class Jail:
 
     def command(self, argv: list[str]) -> list[str]:
         """`argv` wrapped so that it runs sealed (as the jail's uid inside bwrap, limits set)."""
-        limits = ["prlimit", f"--as={ADDRESS_SPACE_FACTOR * self.limits.memory}", f"--fsize={self.limits.disk}", "--core=0"]
+        limits = ["prlimit", f"--fsize={self.limits.disk}", "--core=0"]
+        if not self._gpu():  # CUDA reserves far more address space than it uses: there the watchdog alone limits memory
+            limits.insert(1, f"--as={ADDRESS_SPACE_FACTOR * self.limits.memory}")
         bwrap = ["bwrap", *_namespace_flags(), "--clearenv", *self._env_flags(), *self._filesystem(),
                  "--chdir", WORKDIR]
         if os.geteuid() != 0:

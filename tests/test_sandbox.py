@@ -101,3 +101,20 @@ def test_bad_sizes_are_a_usage_error(tmp_path, fastai_home):
     done = run_grader("check", str(BLANK_SGD), "--memory", "lots", "--out", str(tmp_path),
                       env={"FASTAI_HOME": str(fastai_home)})
     assert done.returncode == 2 and "not a size: 'lots'" in done.stderr
+
+
+def test_a_notebook_flooding_its_output_keeps_only_the_limit(tmp_path, monkeypatch):
+    import nbformat
+
+    from grader import execute as execute_module
+
+    monkeypatch.setattr(execute_module, "OUTPUT_LIMIT", 1 << 20)
+    flood = nbformat.v4.new_code_cell("for i in range(40):\n    print('x' * 100_000)")
+    after = nbformat.v4.new_code_cell("print('still running')")
+    notebook = nbformat.v4.new_notebook(cells=[flood, after])
+    done = execute_module.execute(notebook, probes=[], cwd=tmp_path, env={}, seed=0, cell_timeout=60,
+                                  notebook_timeout=120)
+    outputs = [output for cell in done.notebook.cells for output in cell.outputs]
+    kept = sum(len(output.get("text", "")) for output in outputs)
+    assert kept <= (1 << 20) + 200_000 and not done.problems
+    assert any("output beyond 1 MB was dropped" in output.get("text", "") for output in outputs)
