@@ -15,6 +15,7 @@ class SealedKernelManager(AsyncKernelManager):
         super().__init__(kernel_name="python3", transport="ipc", ip=str(jail.ipc / "kernel"), **kwargs)
         self.jail = jail
         self.connection_file = str(jail.ipc / "kernel.json")
+        self.kernel_spec.interrupt_mode = "message"  # a signal to the launcher's group never reaches inside the jail
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernel's usual command, run sealed; the connection file made readable by the jail's uid."""
