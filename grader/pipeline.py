@@ -20,7 +20,7 @@ import nbformat
 from grader.discover import SubmissionFile, find_submissions, identify, known_names, load_assignments
 from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError
 from grader.results import BatchResult, SubmissionResult
-from grader.sandbox import Jail, Limits, require_sandbox
+from grader.sandbox import Jail, Limits, require_readable, require_sandbox
 from grader.spec import Assignment, Check, Context
 
 
@@ -194,6 +194,7 @@ def grade(paths: list[Path], *, fastai_home: Path | None = None, seed: int = 0, 
     home = data_home(fastai_home)
     if sandbox:
         require_sandbox()
+        require_readable([home])
     options = Options(fastai_home=home, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                       sandbox=sandbox, limits=limits)
     batch = BatchResult(sandboxed=sandbox)

@@ -92,6 +92,17 @@ def require_sandbox() -> None:
         raise SandboxUnavailable(f"cannot grade untrusted notebooks without a sandbox: {reason}")
 
 
+def require_readable(paths: list[Path]) -> None:
+    """Raise SandboxUnavailable when a folder shown to the jail is closed to other users (the jail's uid is one)."""
+    if os.geteuid() != 0:
+        return
+    closed = [path for path in paths if path.stat().st_mode & 0o005 != 0o005]
+    if closed:
+        mode = closed[0].stat().st_mode & 0o777
+        raise SandboxUnavailable(f"the sandbox's user cannot read {closed[0]} (mode {mode:o}); "
+                                 f"allow it with `chmod o+rx {closed[0]}`")
+
+
 def _namespace_flags() -> list[str]:
     """New PID, IPC, network, UTS (and cgroup) namespaces; a user namespace too unless bwrap runs as root."""
     flags = ["--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
@@ -234,6 +245,7 @@ class Jail:
     stopped_because: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        require_readable([*python_roots(), *self.readonly])
         self.folder = Path(tempfile.mkdtemp(prefix="grader-jail-"))
         self._slot = UidSlot() if os.geteuid() == 0 else None
         self.uid = self._slot.uid if self._slot else os.getuid()

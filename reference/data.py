@@ -44,6 +44,7 @@ def default_data_dir() -> Path:
     config = Config(home, "config.ini", create=dict(data="data", archive="archive", storage="tmp", model="models"))
     for folder in ("archive", "storage", "model"):  # made now: a sealed kernel sees FASTAI_HOME read-only
         config.path(folder).mkdir(parents=True, exist_ok=True)
+    home.chmod(home.stat().st_mode | 0o055)  # and as another uid: it must be able to read the folder
     return config.path("data")
 
 
