@@ -1,6 +1,7 @@
 """Engine pieces without a kernel: comparisons, safe probe reading, discovery, name binding, the self-check."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -55,33 +56,38 @@ def test_custom_comparison_kinds_register_by_name():
     assert comparison("test_shouty").judge("HI", "hi", CTX).fraction == 1
 
 
-def test_probe_records_round_trip_plain_values(tmp_path):
+def saved(tensors) -> bytes:
+    """What `torch.save` writes for `tensors`, as the probe server sends it."""
+    buffer = io.BytesIO()
+    torch.save(tensors, buffer)
+    return buffer.getvalue()
+
+
+def test_probe_records_round_trip_plain_values():
     record, tensors = probe_runtime.probe({"x": torch.ones(2, requires_grad=True) * 3, "n": 4},
                                           {"needs": ["x"], "code": "result = [ns['x'], ns['n'], {'k': 'v'}, len]"}, {})
-    torch.save(tensors, tmp_path / "p.pt")
-    (tmp_path / "p.json").write_text(json.dumps(record))
-    value = read_record(tmp_path / "p").value
+    header, payload = probe_runtime.unpack_frame(probe_runtime.pack_frame(record, saved(tensors)))
+    value = read_record(header, payload).value
     assert torch.equal(value[0], torch.full((2,), 3.0)) and value[1:3] == [4, {"k": "v"}]
     assert value[3] == Opaque("builtin_function_or_method")
 
 
 class Exploit:
-    """Pickles into a call of os.system, as a hostile kernel might write."""
+    """Pickles into a call of os.system, as a hostile kernel might send."""
 
     def __reduce__(self):
         return os.system, ("touch exploited",)
 
 
-def test_probe_files_are_read_without_running_code(tmp_path, monkeypatch):
+def test_probe_answers_are_read_without_running_code(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "p.json").write_text(json.dumps({"value": {"kind": "tensor", "key": "t0"}}))
-    (tmp_path / "p.pt").write_bytes(pickle.dumps({"t0": Exploit()}))
-    assert read_record(tmp_path / "p") is None
-    torch.save({"t0": Exploit()}, tmp_path / "p.pt")
-    assert read_record(tmp_path / "p") is None
+    record = {"value": {"kind": "tensor", "key": "t0"}}
+    assert read_record(record, pickle.dumps({"t0": Exploit()})) is None
+    assert read_record(record, saved({"t0": Exploit()})) is None
     assert not (tmp_path / "exploited").exists()
-    (tmp_path / "p.json").write_text("{not json")
-    assert read_record(tmp_path / "p") is None
+    assert read_record("not a record", b"") is None
+    with pytest.raises(ValueError):
+        probe_runtime.unpack_frame(b"\x00\x00\x00\x10{}")
 
 
 def test_submission_layouts_name_students(tmp_path):
