@@ -7,6 +7,7 @@ secret leaks into any output, and no process of a sandbox uid is left afterwards
 from __future__ import annotations
 
 import hashlib
+import re
 import os
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ HOSTILE = Path(__file__).parent / "corpus" / "hostile"
 SECRETS = {"GITHUB_TOKEN": "ghp_hostile_test_token_0123456789", "GRADER_TEST_SECRET": "s3cr3t-hostile-value"}
 # What the report of each attack says stopped it (a fragment of the last cell's error).
 STOPPED_BY = {
-    "signal_parent_and_every_process": "Operation not permitted",
+    "signal_parent_and_every_process": ("Operation not permitted", "No such process"),  # init ignores it either way
     "proc_walk_rewrites_other_submissions": "Permission denied",
     "writes_into_the_data_folder": "Read-only file system",
     "imports_the_reference_solutions": "No module named 'reference'",
@@ -83,9 +84,9 @@ def test_honest_students_score_exactly_as_without_the_attackers(attacked, exampl
     _, batch, *_ = attacked
     _, alone = example_class
 
-    def marks(b: BatchResult) -> dict:
-        return {(s.student, s.assignment): [(c.name, c.status, c.score, c.message) for c in s.checks]
-                for s in b.submissions}
+    def marks(b: BatchResult) -> dict:  # numbers in messages come from inputs drawn fresh for every run
+        return {(s.student, s.assignment): [(c.name, c.status, c.score, re.sub(r"[\d.e+-]+", "#", c.message))
+                                            for c in s.checks] for s in b.submissions}
 
     honest = {key: value for key, value in marks(batch).items() if key[0] not in STOPPED_BY}
     assert honest == marks(alone)
@@ -97,9 +98,10 @@ def test_each_attacker_earns_nothing_and_its_report_says_what_stopped_it(attacke
     [submission] = [s for s in batch.submissions if s.student == attack]
     assert submission.error is None and submission.score == 0 and submission.max_score == 8
     attack_cell = len(submission.problems) and max(p.cell_index for p in submission.problems)
-    if STOPPED_BY[attack]:
-        last = [p for p in submission.problems if p.cell_index == attack_cell]
-        assert any(STOPPED_BY[attack] in f"{p.ename}: {p.evalue}" for p in last), submission.problems
+    expected = STOPPED_BY[attack] if isinstance(STOPPED_BY[attack], tuple) else (STOPPED_BY[attack],)
+    if any(expected):
+        last = [f"{p.ename}: {p.evalue}" for p in submission.problems if p.cell_index == attack_cell]
+        assert any(fragment in line for fragment in expected for line in last), submission.problems
 
 
 def test_no_file_outside_the_jails_changed(attacked):
