@@ -157,10 +157,10 @@ def _real_uid(pid: str) -> int:
     raise ValueError(pid)
 
 
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process of `uid`, again until none is left (a fork loop cannot outrun it)."""
+def kill_uid(uid: int, *, spare: int | None = None) -> None:
+    """SIGKILL every process of `uid` but `spare`, again until none is left (a fork loop cannot outrun it)."""
     for _ in range(100):
-        pids = processes_of(uid)
+        pids = [pid for pid in processes_of(uid) if pid != spare]
         if not pids:
             return
         for pid in pids:
@@ -350,17 +350,7 @@ class Jail:
 
     def stop_all_but_kernel(self) -> None:
         """Before the seal: kill every process of the notebook except the kernel itself (a fork bomb's too)."""
-        kernel = self.kernel_pid()
-        for _ in range(100):
-            others = [pid for pid in processes_of(self.uid) if pid != kernel]
-            if not others:
-                return
-            for pid in others:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
+        kill_uid(self.uid, spare=self.kernel_pid())
 
     def sealed(self) -> bool:
         """True when the kernel is stopped and the only other live process of the jail is single-threaded."""
