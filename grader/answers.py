@@ -14,7 +14,8 @@ from typing import Any
 
 from grader.results import Answer
 from grader.rubric import Rubric, RubricScore, score_answer
-from grader.spec import Comparison, Context, Fetch, Outcome, Script
+from grader.comparison import Comparison, Context, Outcome
+from grader.spec import Fetch, Script
 
 PICTURE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
 

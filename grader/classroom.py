@@ -1,4 +1,11 @@
-"""`grader classroom init`: a GitHub Classroom workflow that grades each assignment part and reports the points."""
+"""`grader classroom init`: a student template repository (the release) whose workflow grades each part.
+
+The template holds what students may see (notebooks, self-check bundle, README) and
+`.github/workflows/classroom.yml`. At grading time the workflow checks out the grading course (a
+private repository students cannot read) with a read-only deploy key kept as a secret, installs the
+engine from it, and grades every part in the sandbox, so the student's code never sees the course.
+See docs/classroom.md for the set-up, step by step, and what this protects and what it cannot.
+"""
 from __future__ import annotations
 
 import math
@@ -9,16 +16,24 @@ from typing import Any
 
 import yaml
 
+from grader.course import Course
 from grader.exceptions import UnknownPart, WorkflowExists
 
 WORKFLOW_PATH = Path(".github/workflows/classroom.yml")
 WORKFLOW_NAME = "Autograding Tests"  # the reporter looks for a check run of exactly this name
 JOB_ID = "run-autograding-tests"
-REPORTER = "classroom-resources/autograding-grading-reporter@v1"
-DATA_FOLDER = "~/.fastai/data"  # fastai's default FASTAI_HOME/data, where `grader data` writes MNIST
-DEFAULT_NOTEBOOK = "assignments/{part}/{part}.ipynb"
-DEFAULT_PACKAGE = "."
+COURSE_FOLDER = ".grader-course"  # where the workflow checks out the grading course
+COURSE_REPOSITORY = "${{ vars.GRADER_COURSE_REPOSITORY }}"  # owner/name of the private grading course
+COURSE_KEY = "${{ secrets.GRADER_COURSE_KEY }}"  # read-only deploy key of that repository
+DEFAULT_NOTEBOOK = "{part}/{part}.ipynb"
+DEFAULT_PACKAGE = f"./{COURSE_FOLDER}"
 DEFAULT_TIMEOUT_MINUTES = 60
+# Actions pinned by commit (read from each action's repository at its release tag).
+CHECKOUT = "actions/checkout@11d5960a326750d5838078e36cf38b85af677262"  # v4.4.0
+SETUP_PYTHON = "actions/setup-python@a26af69be951a213d495a4c3e4e4022e16d87065"  # v5.6.0
+CACHE = "actions/cache@0057852bfaa89a56745cba8c7296529d2fc39830"  # v4.3.0
+REPORTER = "classroom-resources/autograding-grading-reporter@d13b5912daf5042ac1b71bc38bdb4a6bcd61d8ca"  # v1
+PINNED = {CHECKOUT: "v4.4.0", SETUP_PYTHON: "v5.6.0", CACHE: "v4.3.0", REPORTER: "v1"}
 # Grading runs as root (through sudo on a hosted runner) so that each sandbox gets a uid of its own and its limits bind.
 AS_ROOT = 'S=$([ "$(id -u)" = 0 ] || echo sudo --preserve-env=GITHUB_OUTPUT,GITHUB_STEP_SUMMARY)'
 INSTALL_SANDBOX = """sudo apt-get update -q && sudo apt-get install -y -q bubblewrap
@@ -37,103 +52,98 @@ class Part:
     timeout_minutes: int
 
 
-def part_order(*, folders: list[Path] | None = None) -> list[str]:
-    """Names of the parts that have a check spec (`<folder>/<part>/checks.py`), in a fixed (alphabetical) order."""
-    from grader.discover import assignment_folders
-
-    found = {p.parent.name for folder in folders or assignment_folders() for p in Path(folder).glob("*/checks.py")}
-    return sorted(found)
-
-
-def discover_parts(*, names: list[str] | None = None, folders: list[Path] | None = None) -> list[Part]:
-    """The parts to grade, with titles, points and time limits read from their specs."""
-    from grader.discover import assignment_folders
-
-    folders = list(folders or assignment_folders())
-    available = part_order(folders=folders)
+def discover_parts(course: Course, *, names: list[str] | None = None) -> list[Part]:
+    """The parts to grade, in alphabetical order unless named, with titles, points and time limits."""
+    available = sorted(course.assignments)
     chosen = [n for name in names or [] for n in name.split(",") if n] or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
-        raise UnknownPart(f"no assignment spec for {', '.join(unknown)} in {', '.join(map(str, folders))} "
+        raise UnknownPart(f"no assignment spec for {', '.join(unknown)} in {course.assignments_dir} "
                           f"(known parts: {', '.join(available) or 'none'})")
-    return [_part(name, _load_spec(name, folders)) for name in chosen]
-
-
-def _load_spec(name: str, folders: list[Path]) -> Any:
-    """The part's Assignment from the first folder declaring it, or None: a broken spec must not stop the workflow."""
-    from grader.discover import _load_spec as load_checks_file
-
-    checks_file = next(Path(f) / name / "checks.py" for f in folders if (Path(f) / name / "checks.py").exists())
-    try:
-        return load_checks_file(checks_file)
-    except Exception:  # noqa: BLE001 - an unfinished spec gives a step without points
-        return None
+    return [_part(name, course.assignments[name]) for name in chosen]
 
 
 def _part(name: str, assignment: Any) -> Part:
-    """A Part from a loaded Assignment, or a step without points when its spec did not load."""
-    if assignment is None:
-        return Part(name, name, None, DEFAULT_TIMEOUT_MINUTES)
+    """A Part from a loaded Assignment."""
     minutes = math.ceil(assignment.notebook_timeout / 60) + 5  # kernel start-up and probes on top of the notebook
     return Part(name, assignment.title or name, assignment.max_score, minutes)
 
 
-def grading_command(part: str, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
-    """The shell command a step runs for one part: grade its notebook, emit the classroom result blob."""
+def grading_command(part: str, course: Course, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
+    """The shell command a step runs for one part: grade its notebook as root, emit the classroom result blob."""
     path = shlex.quote(notebook.format(part=part))
-    return (f'{AS_ROOT}\n$S env "PATH=$PATH" "FASTAI_HOME=${{FASTAI_HOME:-$HOME/.fastai}}" '
+    data = course.data
+    home = ""
+    if data.home_env:
+        default = data.home_default.replace("~", "$HOME", 1) if data.home_default.startswith("~") else data.home_default
+        home = f' "{data.home_env}=${{{data.home_env}:-{default}}}"'
+    return (f'{AS_ROOT}\n$S env "PATH=$PATH" "GRADER_COURSE=$GRADER_COURSE"{home} '
             f"grader check {path} --format github --format table --out .grader/{part}")
 
 
-def workflow(parts: list[Part], *, notebook: str = DEFAULT_NOTEBOOK, package: str = DEFAULT_PACKAGE,
-             python_version: str = "3.11") -> dict[str, Any]:
-    """The workflow as data: set-up steps, one grading step per part, then the reporter."""
+def workflow(parts: list[Part], course: Course, *, notebook: str = DEFAULT_NOTEBOOK,
+             package: str = DEFAULT_PACKAGE, python_version: str = "3.11") -> dict[str, Any]:
+    """The workflow as data: fetch the course, set up, one grading step per part, then the reporter."""
     setup = [
-        {"name": "Checkout code", "uses": "actions/checkout@v4"},
-        {"name": "Set up Python", "uses": "actions/setup-python@v5",
-         "with": {"python-version": python_version, "cache": "pip",
-                  "cache-dependency-path": str(WORKFLOW_PATH)}},
-        {"name": "Cache MNIST", "uses": "actions/cache@v4",
-         "with": {"path": DATA_FOLDER, "key": "mnist-fastai-data-v1"}},
-        {"name": "Install grader", "run": f"python -m pip install {package}",
-         "env": {"PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cpu"}},
-        {"name": "Prepare MNIST", "run": "grader data"},
-        {"name": "Install the sandbox (bubblewrap)", "run": INSTALL_SANDBOX},
+        {"name": "Checkout code", "uses": CHECKOUT, "with": {"persist-credentials": False}},
+        {"name": "Fetch the grading course", "uses": CHECKOUT,
+         "with": {"repository": COURSE_REPOSITORY, "ssh-key": COURSE_KEY, "path": COURSE_FOLDER,
+                  "persist-credentials": False}},
+        {"name": "Set up Python", "uses": SETUP_PYTHON, "with": {"python-version": python_version}},
     ]
-    grading = [_grading_step(part, notebook=notebook) for part in parts]
+    if course.ci.cache:
+        setup.append({"name": "Cache the course data", "uses": CACHE, "with": dict(course.ci.cache)})
+    setup.append({"name": "Install grader", "run": f"python -m pip install {package}",
+                  "env": {"PIP_EXTRA_INDEX_URL": "https://download.pytorch.org/whl/cpu"}})
+    setup += [dict(step) for step in course.ci.setup]
+    setup.append({"name": "Install the sandbox (bubblewrap)", "run": INSTALL_SANDBOX})
+    grading = [_grading_step(part, course, notebook=notebook) for part in parts]
     reporter = {"name": "Autograding Reporter", "if": "always()", "uses": REPORTER,
                 "env": {f"{part.name.upper()}_RESULTS": "${{ steps.%s.outputs.result }}" % part.name
                         for part in parts},
                 "with": {"runners": ",".join(part.name for part in parts)}}
     return {"name": WORKFLOW_NAME, "on": ["push", "workflow_dispatch", "repository_dispatch"],
-            "permissions": {"checks": "write", "actions": "read", "contents": "read"},
-            "jobs": {JOB_ID: {"runs-on": "ubuntu-latest", "if": "github.actor != 'github-classroom[bot]'",
+            "permissions": {},
+            "jobs": {JOB_ID: {"name": "Grade the notebooks", "runs-on": "ubuntu-latest",
+                              "if": "github.actor != 'github-classroom[bot]'",
+                              "permissions": {"contents": "read"},
+                              "env": {"GRADER_COURSE": COURSE_FOLDER},
                               "steps": [*setup, *grading, reporter]}}}
 
 
-def _grading_step(part: Part, *, notebook: str) -> dict[str, Any]:
+def _grading_step(part: Part, course: Course, *, notebook: str) -> dict[str, Any]:
     """One part: its command writes `result` (partial credit kept) to the step's outputs; a failure stops nothing."""
     points = f" ({part.max_score:g} points)" if part.max_score is not None else ""
     return {"name": f"{part.title}{points}", "id": part.name, "continue-on-error": True,
-            "timeout-minutes": part.timeout_minutes, "run": grading_command(part.name, notebook=notebook)}
+            "timeout-minutes": part.timeout_minutes, "run": grading_command(part.name, course, notebook=notebook)}
 
 
 def workflow_text(document: dict[str, Any]) -> str:
-    """YAML text of the workflow, with a header saying where it came from."""
-    header = "# Written by `grader classroom init`: grades each part and reports points to GitHub Classroom.\n"
-    return header + yaml.safe_dump(document, sort_keys=False, width=120, default_flow_style=False)
+    """YAML text of the workflow, with a header saying where it came from and each action's version."""
+    header = ("# Written by `grader classroom init`: fetches the grading course, grades each part in the sandbox,\n"
+              "# reports points to GitHub Classroom. Set GRADER_COURSE_REPOSITORY (variable) and GRADER_COURSE_KEY\n"
+              "# (secret): see the course's docs/classroom.md.\n")
+    text = yaml.safe_dump(document, sort_keys=False, width=120, default_flow_style=False)
+    for action, version in PINNED.items():
+        text = text.replace(f"uses: {action}\n", f"uses: {action} # {version}\n")
+    return header + text.replace(
+        f"ssh-key: '{COURSE_KEY}'\n",
+        f"ssh-key: '{COURSE_KEY}' # zizmor: ignore[secrets-outside-env] Classroom repositories have no environments\n")
 
 
-def init_workflow(directory: Path, *, parts: list[str] | None = None, force: bool = False,
-                  notebook: str = DEFAULT_NOTEBOOK, package: str = DEFAULT_PACKAGE,
-                  folders: list[Path] | None = None) -> Path:
-    """Write `.github/workflows/classroom.yml` under `directory`; refuses to overwrite unless `force`."""
-    target = Path(directory) / WORKFLOW_PATH
+def init_template(directory: Path, course: Course, *, parts: list[str] | None = None, force: bool = False,
+                  package: str = DEFAULT_PACKAGE) -> tuple[Path, list[Path]]:
+    """Write the student template repository: the release plus its grading workflow; (workflow, release files)."""
+    from grader.release import write_release
+
+    directory = Path(directory)
+    target = directory / WORKFLOW_PATH
     if target.exists() and not force:
         raise WorkflowExists(f"{target} already exists; pass --force to replace it")
-    found = discover_parts(names=parts, folders=folders)
+    found = discover_parts(course, names=parts)
     if not found:
-        raise UnknownPart("no assignment specs found (assignments/<part>/checks.py or $GRADER_ASSIGNMENTS)")
+        raise UnknownPart(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
+    written, _ = write_release(course, directory, parts=[part.name for part in found], force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(workflow_text(workflow(found, notebook=notebook, package=package)))
-    return target
+    target.write_text(workflow_text(workflow(found, course, package=package)))
+    return target, written

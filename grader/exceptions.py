@@ -5,18 +5,6 @@ class GraderError(Exception):
     """Base class: a problem the user can act on, shown as one line without a traceback."""
 
 
-class ChecksumError(GraderError, ValueError):
-    """Downloaded or supplied bytes do not match the published SHA-256."""
-
-
-class SourceUnavailable(GraderError, ConnectionError):
-    """A data source could not be reached or produced nothing usable."""
-
-
-class DataMissing(GraderError, FileNotFoundError):
-    """Prepared data is absent where it should be."""
-
-
 class WorkflowExists(GraderError, FileExistsError):
     """A workflow file is already there and overwriting it was not asked for."""
 

@@ -10,7 +10,8 @@ from grader.exceptions import ReferenceFailed
 from grader.execute import ProbeFailure
 from grader.probe import ProbeRecord
 from grader.results import CheckResult, ExecutionProblem, Status
-from grader.spec import Check, Context, Outcome
+from grader.comparison import Context, Outcome
+from grader.spec import Check
 
 ProblemAt = Callable[[int], ExecutionProblem | None]
 NOTHING_RAN = ("SyntaxError", "IndentationError", "TabError")  # errors raised before any line of the cell ran

@@ -17,18 +17,20 @@ from typing import Any, Callable
 
 import nbformat
 
-from grader.discover import SubmissionFile, find_submissions, identify, known_names, load_assignments
+from grader.course import Course
+from grader.discover import SubmissionFile, find_submissions, identify, known_names
 from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError
 from grader.results import BatchResult, SubmissionResult
 from grader.sandbox import Jail, Limits, require_readable, require_sandbox
-from grader.spec import Assignment, Check, Context
+from grader.comparison import Context
+from grader.spec import Assignment, Check
 
 
 @dataclass(frozen=True)
 class Options:
     """Settings shared by every submission of a batch."""
 
-    fastai_home: Path
+    course: Course
     seed: int = 0
     cell_timeout: float | None = None  # None: each assignment's own default
     notebook_timeout: float | None = None
@@ -106,12 +108,14 @@ def run_kernel(job: Job) -> None:
     scratch.mkdir()
     jail = None
     try:
+        course = options.course
         if options.sandbox:
-            home = options.fastai_home
-            jail = Jail(limits=options.limits, readonly=[home], engine=_engine_folder(),
-                        env={"FASTAI_HOME": str(home)}, overlays=[home / "archive", home / "models", home / "tmp"])
+            home = course.data_home
+            jail = Jail(limits=options.limits, readonly=[home] if home else [], engine=_engine_folder(),
+                        env=course.kernel_env(), overlays=[home / name for name in course.data.writable] if home else [],
+                        hidden=course.hidden)
             jail.watch()
-        env = {**os.environ, "FASTAI_HOME": str(options.fastai_home)}
+        env = {**os.environ, **course.kernel_env()}
         job.execution = execute(job.notebook, probes=job.plans, cwd=scratch, env=env, seed=options.seed,
                                 cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, jail=jail)
     except GraderError:
@@ -137,7 +141,7 @@ def judge_checks(job: Job) -> None:
     execution = job.execution
     checks = []
     for key, (part, check) in job.checks.items():
-        ctx = Context(inputs=job.inputs.get(key, {}), data_dir=job.options.fastai_home / "data",
+        ctx = Context(inputs=job.inputs.get(key, {}), data_dir=job.options.course.data_dir,
                       notebook=execution.notebook, seed=job.options.seed)
         checks.append(judge(check, part, execution.records.get(key), ctx, cells=execution.notebook.cells,
                             problem_at=execution.problem_at, probe_failure=execution.probe_failures.get(key)))
@@ -176,26 +180,23 @@ def _ungradable(job: Job, error: str) -> SubmissionResult:
                                             declared_max_score=sum(a.max_score for a in job.parts))
 
 
-def data_home(fastai_home: Path | None = None) -> Path:
-    """The FASTAI_HOME kernels get: the argument, else $FASTAI_HOME, else ~/.fastai."""
-    return Path(fastai_home or os.environ.get("FASTAI_HOME") or Path.home() / ".fastai").expanduser().resolve()
-
-
-def grade(paths: list[Path], *, fastai_home: Path | None = None, seed: int = 0, cell_timeout: float | None = None,
-          notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(), on_start: Callable[[int, int, SubmissionFile], None] | None = None,
+def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: float | None = None,
+          notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(),
+          on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
-    """Grade every notebook under `paths`; one result per submission, in the order found."""
-    assignments = load_assignments()
+    """Grade every notebook under `paths` for `course`; one result per submission, in the order found."""
+    assignments = course.assignments
     if not assignments:
-        raise GraderError("no assignment specs found (assignments/<part>/checks.py)")
+        raise GraderError(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
     files = find_submissions(paths, known_names=known_names(assignments))
     if not files:
         raise GraderError(f"no notebooks (*.ipynb) found in {', '.join(str(p) for p in paths)}")
-    home = data_home(fastai_home)
     if sandbox:
         require_sandbox()
-        require_readable([home])
-    options = Options(fastai_home=home, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+        if course.data_home is not None:
+            require_readable([course.data_home])
+    course.verify_data()
+    options = Options(course=course, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                       sandbox=sandbox, limits=limits)
     batch = BatchResult(sandboxed=sandbox)
     for number, file in enumerate(files, 1):

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from grader import probe_runtime
-from grader.spec import Check, Opaque
+from grader.comparison import Opaque
+from grader.spec import Check
 
 
 @dataclass(frozen=True)

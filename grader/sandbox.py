@@ -10,7 +10,6 @@ See docs/security.md for what each layer stops.
 from __future__ import annotations
 
 import fcntl
-import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -207,20 +206,16 @@ def resident_bytes(uid: int) -> int:
     return total
 
 
-def course_package_paths() -> list[Path]:
-    """Folders of the packages installed beside the engine (the course's solutions and checks): hidden in the jail."""
-    try:
-        names = {name for name, dists in importlib.metadata.packages_distributions().items() if "grader" in dists}
-    except Exception:
-        names = set()
+def package_paths(names: tuple[str, ...]) -> list[Path]:
+    """Where the named packages would import from in this process (a course's own, masked in the jail)."""
     paths = []
-    for name in sorted(names - {"grader"}):
+    for name in names:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
             continue
         for location in (spec.submodule_search_locations or []) if spec else []:
-            paths.append(Path(location))
+            paths.append(Path(location).resolve())
     return paths
 
 
@@ -240,6 +235,7 @@ class Jail:
     env: dict[str, str]                       # variables set inside, besides the allow-list
     overlays: list[Path] = field(default_factory=list)  # folders under `readonly` replaced by small writable tmpfs
     engine: Path | None = None                # the engine package, visible read-only (never the course)
+    hidden: tuple[str, ...] = ()              # packages masked by an empty folder should they be installed
     folder: Path = field(init=False)
     uid: int = field(init=False)
     stopped_because: str | None = field(default=None, init=False)
@@ -308,7 +304,7 @@ class Jail:
             args += [*_parents(path), "--ro-bind", str(path), str(path)]
         for folder in self.overlays:
             args += ["--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", str(folder)]
-        for hidden in course_package_paths():
+        for hidden in package_paths(self.hidden):
             if any(hidden.is_relative_to(root) for root in visible):
                 args += ["--tmpfs", str(hidden)]
         args += [*_parents(self.ipc), "--bind", str(self.ipc), str(self.ipc)]

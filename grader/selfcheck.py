@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from grader import probe_runtime
-from grader.discover import load_assignments
+from grader.bundle import is_bundle, read_part
+from grader.course import COURSE_ENV, COURSE_FILE, CourseError, load_course
 from grader.exceptions import UnknownPart
 from grader.judge import judge
 from grader.probe import generate_inputs, record_from
+from grader.release import BUNDLE_FOLDER
 from grader.results import CheckResult, Status, SubmissionResult, Visibility
-from grader.spec import Check, Context
+from grader.comparison import Context
+from grader.spec import Check
 
 BANNER = ("PREVIEW ONLY: this is not your grade. Your grade comes from `grader check`, which runs your whole "
           "notebook from the top in a fresh kernel and adds checks you cannot see here.")
@@ -29,23 +32,45 @@ def check(part: str, *, namespace: dict[str, Any] | None = None) -> None:
     print(render(result))
 
 
-def run_selfcheck(part: str, *, namespace: dict[str, Any], fastai_home: Path | None = None) -> SubmissionResult:
+def run_selfcheck(part: str, *, namespace: dict[str, Any], start: Path | None = None) -> SubmissionResult:
     """The visible checks of `part` judged against `namespace`, as a SubmissionResult (nothing printed)."""
-    assignments = load_assignments()
-    if part not in assignments:
-        raise UnknownPart(f"no assignment part {part!r}; parts: {', '.join(sorted(assignments))}")
-    home = Path(fastai_home or os.environ.get("FASTAI_HOME") or Path.home() / ".fastai").expanduser()
-    checks = [_run_one(check, part, namespace, home / "data") for check in assignments[part].checks
-              if check.visibility == Visibility.VISIBLE]
-    return SubmissionResult(path="(this notebook)", student="you", assignment=part, checks=checks)
+    checks, data_dir, withheld = visible_checks(part, start=Path(start or Path.cwd()))
+    results = [_run_one(check, part, namespace, data_dir, inputs) for check, inputs in checks]
+    results += [CheckResult(name=w["name"], part=part, score=0.0, max_score=w["points"], status=Status.NOT_RUN,
+                            message="checked only when the notebook is graded") for w in withheld]
+    return SubmissionResult(path="(this notebook)", student="you", assignment=part, checks=results)
 
 
-def _run_one(check: Check, part: str, namespace: dict[str, Any], data_dir: Path) -> CheckResult:
-    """One check, probed in this process on fresh inputs."""
+def visible_checks(part: str, *, start: Path) -> tuple[list[tuple[Check, dict | None]], Path, list[dict]]:
+    """(check, stored inputs or None) for each visible check, the data folder, and checks kept for grading.
+
+    From the nearest self-check bundle (a student's release) or course.toml (an instructor's course
+    folder) at or above `start`, or from $GRADER_COURSE.
+    """
+    if not os.environ.get(COURSE_ENV):
+        for folder in (start.resolve(), *start.resolve().parents):
+            if is_bundle(folder / BUNDLE_FOLDER):
+                released, withheld = read_part(folder / BUNDLE_FOLDER, part)
+                return [(r.check, r.inputs) for r in released], folder, withheld
+            if (folder / COURSE_FILE).is_file():
+                break
+    try:
+        course = load_course()
+    except CourseError:
+        raise CourseError(f"no self-check bundle ({BUNDLE_FOLDER}/) and no course.toml in {start} or above it: "
+                          "open the notebook from the folder your assignment came in") from None
+    if part not in course.assignments:
+        raise UnknownPart(f"no assignment part {part!r}; parts: {', '.join(sorted(course.assignments))}")
+    checks = [(check, None) for check in course.assignments[part].checks if check.visibility == Visibility.VISIBLE]
+    return checks, course.data_dir, []
+
+
+def _run_one(check: Check, part: str, namespace: dict[str, Any], data_dir: Path, inputs: dict | None) -> CheckResult:
+    """One check, probed in this process on its stored inputs, else on fresh ones."""
     if check.fetch.kernel_code() is None:
         return CheckResult(name=check.name, part=part, score=0.0, max_score=check.points, status=Status.NOT_RUN,
                            message="checked only when the notebook is graded")
-    inputs = generate_inputs(check, seed=secrets.randbits(32))
+    inputs = inputs if inputs is not None else generate_inputs(check, seed=secrets.randbits(32))
     config = {"needs": list(check.fetch.needs()), "code": check.fetch.kernel_code()}
     record, tensors = probe_runtime.probe(namespace, config, inputs)
     ctx = Context(inputs=inputs, data_dir=data_dir)

@@ -40,23 +40,12 @@ class Course:
     parts: list[PartPage]
 
 
-def default_assignments_dir() -> Path:
-    """`./assignments` when it exists, else the `assignments` folder installed with the package."""
-    local = Path("assignments")
-    if local.is_dir():
-        return local
-    from grader.discover import assignment_folders
-
-    installed = [folder for folder in assignment_folders() if folder.is_dir()]
-    return installed[-1] if installed else local
-
-
-def build_site(*, out_dir: Path, assignments_dir: Path | None = None, results: Path | None = None) -> list[Path]:
+def build_site(*, out_dir: Path, assignments_dir: Path, results: Path | None = None) -> list[Path]:
     """Write the landing page, copy each part's notebook, and (given `results`) the reports and class summary."""
     from grader.emitters import html
     from grader.report import render_page
 
-    assignments_dir = Path(assignments_dir) if assignments_dir is not None else default_assignments_dir()
+    assignments_dir = Path(assignments_dir)
     if not assignments_dir.is_dir():
         raise GraderError(f"assignments folder {assignments_dir} does not exist; pass --assignments DIR")
     batch = read_results(results) if results is not None else None
@@ -137,7 +126,7 @@ def _assignment_specs(assignments_dir: Path) -> dict:
     from grader.discover import load_assignments
 
     try:
-        return load_assignments((assignments_dir.resolve(),))
+        return load_assignments(assignments_dir.resolve())
     except (GraderError, ImportError, SyntaxError, ValueError):
         return {}
 

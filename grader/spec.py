@@ -1,18 +1,17 @@
 """How checks are declared: one `Assignment` per part, holding `Check`s (what to fetch, how to compare).
 
-A spec lives in `assignments/<part>/checks.py` and defines a module-level `ASSIGNMENT`:
+A course keeps each part's spec in `<assignments>/<part>/checks.py`, importing only from the public
+facade `grader.checks`, and defines a module-level `ASSIGNMENT`:
 
-    from grader.spec import Assignment, Call, Check, Value
-    from grader.compare import Tensor
+    from grader.checks import Assignment, Call, Check, Tensor, Value
+    from mycourse import solutions as ref
 
-    ASSIGNMENT = Assignment(part="baseline", title="Pixel similarity", cell_timeout=120, checks=(
-        Check("mean3", points=2, fetch=Value("mean3"), compare=Tensor(atol=1e-6),
-              expected=lambda ctx: reference_mean3(ctx.data_dir),
-              hint="Average the stacked 3s over the first axis."),
-        Check("mnist_distance", points=2, fetch=Call("mnist_distance", "a", "b"),
-              inputs=lambda gen: {"a": torch.rand(5, 28, 28, generator=gen), "b": torch.rand(28, 28, generator=gen)},
-              expected=lambda ctx: ref.mnist_distance(ctx.inputs["a"], ctx.inputs["b"]),
-              compare=Tensor(atol=1e-6)),
+    ASSIGNMENT = Assignment(part="scaling", title="Scale a tensor", cell_timeout=120, checks=(
+        Check("factor", points=1, fetch=Value("factor"), compare=Scalar(), expected=lambda ctx: 3.0),
+        Check("scale", points=2, fetch=Call("scale", "x"),
+              inputs=lambda gen: {"x": torch.rand(5, 4, generator=gen)},
+              expected=lambda ctx: ref.scale(ctx.inputs["x"]), compare=Tensor(atol=1e-6),
+              hint="scale(x) multiplies every element by factor."),
     ))
 
 Life of a check (see `grader.pipeline`):
@@ -27,7 +26,7 @@ Life of a check (see `grader.pipeline`):
      message, diagnostics, figures); `figures(student, expected, ctx)` may add pictures.
 
 Custom comparison kinds: subclass `Comparison` with a `kind` class keyword; the class registers
-itself and `comparison("kind", **options)` builds one by name:
+itself and `grader.checks.comparison("kind", **options)` builds one by name:
 
     class AnswerText(Comparison, kind="answer"):
         def judge(self, student, expected, ctx) -> Outcome: ...
@@ -39,68 +38,11 @@ from __future__ import annotations
 
 import ast
 import builtins
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, ClassVar
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from grader.results import Answer, Figure, Visibility
-
-COMPARISON_KINDS: dict[str, type["Comparison"]] = {}
-
-
-@dataclass(frozen=True)
-class Opaque:
-    """A student value that is not plain data (a module, a function...): only its type name leaves the kernel."""
-
-    type_name: str
-
-
-@dataclass
-class Outcome:
-    """What a comparison concluded: the fraction of the check's points earned, and why."""
-
-    fraction: float
-    message: str
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    figures: list[Figure] = field(default_factory=list)
-    answer: Answer | None = None
-    needs_review: bool = False
-
-
-@dataclass
-class Context:
-    """What reference functions and comparisons may use: this run's inputs, the data, the executed notebook."""
-
-    inputs: dict[str, Any]
-    data_dir: Path
-    notebook: Any = None  # the executed nbformat notebook (None in a self-check)
-    seed: int = 0
-
-
-class Comparison:
-    """Base class of comparison kinds; subclasses register under `kind` (class keyword)."""
-
-    kind: ClassVar[str] = ""
-
-    def __init_subclass__(cls, kind: str = "", **kwargs):
-        super().__init_subclass__(**kwargs)
-        if kind:
-            cls.kind = kind
-            COMPARISON_KINDS[kind] = cls
-
-    def judge(self, student: Any, expected: Any, ctx: Context) -> Outcome:
-        """Compare the student's value with the expected one."""
-        raise NotImplementedError
-
-
-def comparison(kind: str, **options: Any) -> Comparison:
-    """A registered comparison kind by name, built with `options`."""
-    import grader.compare  # noqa: F401  (registers the built-in kinds)
-
-    if kind not in COMPARISON_KINDS:
-        raise KeyError(f"unknown comparison kind {kind!r}; known: {', '.join(sorted(COMPARISON_KINDS))}")
-    return COMPARISON_KINDS[kind](**options)
-
+from grader.comparison import Comparison, Context
+from grader.results import Figure, Visibility
 
 class Fetch:
     """What to read from a submission; kernel-side fetches give `code` that sets `result`."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from grader.exceptions import DataMissing
+from reference.errors import DataMissing
 from reference.device import resolve_device
 from reference.tensor_cache import SplitTensors, load_split
 

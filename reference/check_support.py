@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from grader.cache import file_fingerprint
+from grader.checks import file_fingerprint
 from reference.baseline import load_sample
 from reference.linear import SampleXY, sample_xy
 from reference.mnist_layout import splits_of

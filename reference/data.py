@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from grader.exceptions import GraderError, SourceUnavailable
-from grader.manifest import MANIFEST_NAME, DataTampered, verify_manifest, write_manifest
-from grader.progress import Progress, silent
+from grader.checks import DataTampered, GraderError, MANIFEST_NAME, Progress, silent, verify_manifest, write_manifest
+from reference.errors import SourceUnavailable
 from reference import fastai_archives
 from reference.mnist_layout import FULL, SAMPLE, SAMPLE_DIGITS, count_problems, png_names
 from reference.mnist_sources import MnistArrays, arrays_from_local_file, arrays_from_wheel, download_wheel

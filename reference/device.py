@@ -12,7 +12,7 @@ import random
 import numpy as np
 import torch
 
-from grader.exceptions import GraderError
+from grader.checks import GraderError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

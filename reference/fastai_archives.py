@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from grader.exceptions import ChecksumError, SourceUnavailable
-from grader.progress import Progress
+from grader.checks import Progress
+from reference.errors import ChecksumError, SourceUnavailable
 from reference.mnist_layout import FULL, SAMPLE, splits_of
 from reference.tensor_cache import load_split
 

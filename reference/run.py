@@ -21,8 +21,7 @@ from pathlib import Path
 
 import torch
 
-from grader.exceptions import GraderError
-from grader.progress import Progress, silent
+from grader.checks import GraderError, Progress, silent
 from reference import baseline, from_scratch, full_mnist, learner, linear, sgd
 from reference.device import resolve_device, seed_everything
 

@@ -3,9 +3,7 @@ from functools import lru_cache
 
 import torch
 
-from grader.compare import Each, Scalar, Tensor
-from grader.results import Figure, Visibility
-from grader.spec import Assignment, Call, Check, Script, Value
+from grader.checks import Assignment, Call, Check, Each, Figure, Scalar, Script, Tensor, Value, Visibility
 from reference import baseline as ref
 
 

@@ -4,9 +4,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from grader.cache import cached_json
-from grader.compare import Accuracy, Each, Equal, Tensor
-from grader.spec import Assignment, Check, Script
+from grader.checks import Accuracy, Assignment, Check, Each, Equal, Script, Tensor, cached_json
 from reference import from_scratch as ref
 from reference.learner import BasicOptim, sample_dataloaders
 from reference.linear import batch_accuracy, mnist_loss

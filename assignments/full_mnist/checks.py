@@ -3,10 +3,7 @@ from functools import lru_cache
 
 import torch
 
-from grader.cache import cached_json
-from grader.compare import Accuracy, Each, Equal, Scalar, Tensor
-from grader.results import Figure
-from grader.spec import Assignment, Check, Script, Value
+from grader.checks import Accuracy, Assignment, Check, Each, Equal, Figure, Scalar, Script, Tensor, Value, cached_json
 from reference import full_mnist as ref
 from reference.check_support import data_key
 

@@ -2,10 +2,7 @@
 
 import torch
 
-from grader.cache import cached_json
-from grader.compare import Accuracy, Each, Equal, LossDecreasing, Scalar, Tensor
-from grader.results import Figure, Visibility
-from grader.spec import Assignment, Check, Script
+from grader.checks import Accuracy, Assignment, Check, Each, Equal, Figure, LossDecreasing, Scalar, Script, Tensor, Visibility, cached_json
 from reference import learner as ref
 from reference.linear import batch_accuracy
 from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, cached_sample_xy, data_key

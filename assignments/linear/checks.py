@@ -2,10 +2,7 @@
 
 import torch
 
-from grader.cache import cached_json
-from grader.compare import Accuracy, Each, Scalar, Tensor
-from grader.results import Figure
-from grader.spec import Assignment, Call, Check, Script
+from grader.checks import Accuracy, Assignment, Call, Check, Each, Figure, Scalar, Script, Tensor, cached_json
 from reference import linear as ref
 from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, cached_sample_xy, data_key
 

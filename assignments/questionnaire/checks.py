@@ -13,10 +13,7 @@ import nbformat
 import torch
 
 import reference
-from grader.answers import CodeAnswer, FreeText, TaggedCells, guarded
-from grader.compare import Equal, Tensor, as_tensor, describe
-from grader.rubric import load_rubrics
-from grader.spec import Assignment, Check, Comparison, Context, Outcome
+from grader.checks import Assignment, Check, CodeAnswer, Comparison, Context, Equal, FreeText, Outcome, TaggedCells, Tensor, as_tensor, describe, guarded, load_rubrics
 from reference import tensor_basics
 from reference.linear import sigmoid
 

@@ -1,9 +1,7 @@
 """Checks for `sgd`: autograd on x², the quadratic model, mse, one SGD step, and a falling loss."""
 import torch
 
-from grader.compare import LossDecreasing, Scalar, Tensor
-from grader.results import Figure
-from grader.spec import Assignment, Call, Check, Script, Value
+from grader.checks import Assignment, Call, Check, Figure, LossDecreasing, Scalar, Script, Tensor, Value
 from reference import sgd as ref
 
 APPLY_STEP = """
