@@ -78,7 +78,7 @@ def grading_command(part: str, course: Course, *, notebook: str = DEFAULT_NOTEBO
         default = data.home_default.replace("~", "$HOME", 1) if data.home_default.startswith("~") else data.home_default
         home = f' "{data.home_env}=${{{data.home_env}:-{default}}}"'
     return (f'{AS_ROOT}\n$S env "PATH=$PATH" "GRADER_COURSE=$GRADER_COURSE"{home} '
-            f"grader check {path} --format github --format table --out .grader/{part}")
+            f"grader check {path} --format github --format table --format json --out .grader/{part}")
 
 
 def workflow(parts: list[Part], course: Course, *, notebook: str = DEFAULT_NOTEBOOK,

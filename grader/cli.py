@@ -11,7 +11,7 @@ from grader.exceptions import GraderError
 
 app = typer.Typer(help="Grade Jupyter notebooks for a course: run each in a sealed kernel, compare its values "
                        "with the course's reference, report.", no_args_is_help=True, add_completion=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one error stays one line, whatever the terminal width
 ENGINE_COMMANDS = ("check", "site", "assign", "release", "classroom")
 _chosen_course: dict[str, Optional[Path]] = {"path": None}
 
@@ -33,7 +33,7 @@ def root(version: bool = typer.Option(False, "--version", callback=_show_version
     """Grade a course's notebooks. Run `grader COMMAND --help` for one command's options.
 
     The course (its assignments, checks, reference and data) is described by a course.toml; the
-    course's own commands (for the fastai chapter 4 course: `data`, `reference`) appear below.
+    course's own commands (course.toml [commands]) appear below with the engine's.
     """
     _chosen_course["path"] = course
 
@@ -268,20 +268,30 @@ def mount_course_commands(argv: list[str]) -> None:
     """Add the chosen course's own commands (course.toml [commands]) to the CLI; a missing course adds none."""
     from grader.course import load_course
 
+    chosen = _course_in(argv)
     try:
-        course = load_course(_course_in(argv))
+        course = load_course(chosen)
     except GraderError as error:
-        wanted = next((arg for arg in argv if not arg.startswith("-")), None)
-        if wanted and wanted not in ENGINE_COMMANDS and _course_in(argv) != wanted:
-            fail(f"no command {wanted!r} here: {error}")
+        rest = [arg for index, arg in enumerate(argv) if arg != "--course" and (index == 0 or argv[index - 1] != "--course")]
+        wanted = next((arg for arg in rest if not arg.startswith("-")), None)
+        if chosen:
+            _refuse(error)
+        if wanted and wanted not in ENGINE_COMMANDS:
+            _refuse(f"no command {wanted!r} here: {error}")
         return
     for name, target in course.commands.items():
         if name in ENGINE_COMMANDS:
-            fail(f"course.toml in {course.root} declares command {name!r}, which the engine already has")
+            _refuse(f"course.toml in {course.root} declares command {name!r}, which the engine already has")
         try:
             app.command(name)(course.resolve(target))
         except GraderError as error:
-            fail(error)
+            _refuse(error)
+
+
+def _refuse(message: object) -> None:
+    """One clear line and exit status 2, before the command line is parsed (no Typer context yet)."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise SystemExit(EXIT_USAGE)
 
 
 def _course_in(argv: list[str]) -> Optional[str]:

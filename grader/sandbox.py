@@ -13,6 +13,7 @@ import fcntl
 import importlib.util
 import os
 import shutil
+import site
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 from grader.exceptions import GraderError
 
 GiB = 1 << 30
-ADDRESS_SPACE_FACTOR = 4  # torch, fastai and ipykernel map about 4 GiB of address space before any work
+ADDRESS_SPACE_FACTOR = 4  # torch, a deep-learning library and ipykernel map ~4 GiB of address space at import
 MiB = 1 << 20
 FIRST_UID = 61000
 UID_SLOTS = 256
@@ -223,7 +224,26 @@ def python_roots() -> list[Path]:
     """Folders the kernel's Python needs: the environment, the interpreter's installation, its libraries."""
     roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
     roots.add(Path(sys.executable).resolve().parent.parent)
-    return sorted(root for root in roots if root.is_dir() and str(root) not in ("/", "/usr"))
+    roots |= {path for folder in site.getsitepackages() for path in _pth_folders(Path(folder))}
+    roots = {root for root in roots if root.is_dir() and str(root) not in ("/", "/usr")}
+    return sorted(root for root in roots if not any(root != other and root.is_relative_to(other) for other in roots))
+
+
+def _pth_folders(site_packages: Path) -> list[Path]:
+    """Folders that `.pth` files in a site-packages folder add to sys.path (e.g. a layered environment's libraries)."""
+    found = []
+    for pth in sorted(site_packages.glob("*.pth")):
+        try:
+            lines = pth.read_text().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith(("#", "import ", "import\t")):
+                folder = (site_packages / line).resolve()
+                if folder.is_dir():
+                    found.append(folder)
+    return found
 
 
 @dataclass

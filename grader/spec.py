@@ -75,7 +75,7 @@ class Value(Fetch):
 
 @dataclass(frozen=True)
 class Call(Fetch):
-    """Call a student function on generated inputs, named by their keys: `Call("mnist_distance", "a", "b")`."""
+    """Call a student function on generated inputs, named by their keys: `Call("distance", "a", "b")`."""
 
     function: str
     args: tuple[str, ...] = ()
@@ -145,7 +145,7 @@ class Assignment:
     checks: tuple[Check, ...]
     cell_timeout: float = 300.0
     notebook_timeout: float = 3600.0
-    also_matches: tuple[str, ...] = ()  # file stems (e.g. the chapter's "04_mnist_basics") graded with this part
+    also_matches: tuple[str, ...] = ()  # other file stems (e.g. a whole-chapter notebook) graded with this part
 
     def __post_init__(self):
         names = [check.name for check in self.checks]

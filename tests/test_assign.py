@@ -9,11 +9,10 @@ import pytest
 
 from conftest import REPO, run_grader
 from grader.assign import SolutionMarkersError, make_assignments, strip_solutions
-from grader.compare import Equal
-from grader.discover import load_assignments
+from grader.checks import Assignment, Check, Equal, Value
+from grader.course import load_course
 from grader.pipeline import grade
 from grader.results import Status, Visibility
-from grader.spec import Assignment, Check, Value
 
 SOURCE = REPO / "reference" / "solutions"
 ASSIGNMENTS = REPO / "assignments"
@@ -108,15 +107,17 @@ def test_the_readme_lists_visible_checks_and_points_but_never_hidden_ones(tmp_pa
 
 def test_the_readme_gives_every_part_its_declared_points(generated):
     readme = (generated / "README.md").read_text()
-    for part, spec in load_assignments().items():
+    for part, spec in load_course(REPO).assignments.items():
         assert f"(`{part}`, {spec.max_score:g} points)" in readme
 
 
-def test_blank_notebooks_of_the_code_parts_run_and_score_zero(generated, fastai_home):
+def test_blank_notebooks_of_the_code_parts_run_and_score_zero(generated, fastai_home, monkeypatch):
     """Nothing filled in: every stub raises, no check passes (the blank questionnaire: tests/test_examples.py)."""
-    parts = sorted(part for part in load_assignments() if part != "questionnaire"
+    monkeypatch.setenv("FASTAI_HOME", str(fastai_home))
+    course = load_course(REPO)
+    parts = sorted(part for part in course.assignments if part != "questionnaire"
                    and (generated / part / f"{part}.ipynb").exists())
-    batch = grade([generated / part / f"{part}.ipynb" for part in parts], fastai_home=fastai_home)
+    batch = grade([generated / part / f"{part}.ipynb" for part in parts], course=course)
     assert [s.assignment for s in batch.submissions] == parts
     free_points = {s.assignment: [(c.name, c.score) for c in s.checks if c.score] for s in batch.submissions}
     assert not any(free_points.values()), f"points for blank notebooks: {free_points}"

@@ -51,9 +51,10 @@ def test_unmodified_chapter_grades_and_earns_the_steps_it_contains(fastai_home, 
 
 
 def test_every_solution_notebook_scores_full_marks(fastai_home, tmp_path):
-    from grader.discover import load_assignments
+    from grader.course import load_course
 
-    solutions = [p for p in sorted((REPO / "reference" / "solutions").glob("*.ipynb")) if p.stem in load_assignments()]
+    assignments = load_course(REPO).assignments
+    solutions = [p for p in sorted((REPO / "reference" / "solutions").glob("*.ipynb")) if p.stem in assignments]
     done = run_grader("check", *map(str, solutions), "--out", str(tmp_path), env={"FASTAI_HOME": str(fastai_home)})
     assert done.returncode == 0, done.stderr
     submissions = json.loads((tmp_path / "results.json").read_text())["submissions"]

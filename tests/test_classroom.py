@@ -1,11 +1,12 @@
-"""`grader classroom init`: the GitHub Classroom workflow it writes, and its grading step run for real."""
+"""`grader classroom init`: the student template repository it writes, its workflow, and a grading step run for real."""
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -13,26 +14,33 @@ import nbformat
 import pytest
 import yaml
 
-from grader.classroom import discover_parts, grading_command, init_workflow, part_order, workflow
-from grader.discover import load_assignments
-from tests.conftest import REPO, run_grader
-from tests.test_formats import schema
-
+from conftest import REPO, run_grader
+from grader.classroom import COURSE_FOLDER, grading_command
+from grader.course import load_course
+from test_formats import schema
+from test_release import leaks_in
 
 PARTIAL_ANSWERS = {
     "q01": "A grayscale picture is a grid of numbers from 0 to 255, one for each pixel.",  # 2 of 3 key ideas
     "q09": "t = tensor([[1, 2, 3], [4, 5, 6], [7, 8, 9]])\nbottom_right = t[1:, 1:]\nbottom_right",  # forgot * 2
 }
+SHA_PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 
 
-def partly_right_questionnaire(path: Path) -> None:
-    """The reference questionnaire with one answer cut short and one code answer wrong."""
+def partly_right_questionnaire(path: Path, *, course_copy: Path) -> None:
+    """The reference questionnaire with one answer cut short, one code answer wrong, and a cell that hunts for the key."""
     notebook = nbformat.read(REPO / "reference/solutions/questionnaire.ipynb", as_version=4)
     for cell in notebook.cells:
         for tag in cell.metadata.get("tags", []):
             if tag in PARTIAL_ANSWERS:
                 cell.source = PARTIAL_ANSWERS[tag]
-    path.parent.mkdir(parents=True)
+    notebook.cells.append(nbformat.v4.new_code_cell(
+        "import os\n"
+        "hits = [os.path.join(d, f) for top in ('/', ) for d, ds, fs in os.walk(top) if not d.startswith(('/proc', '/sys'))\n"
+        "        for f in fs if f in ('course.toml', 'rubric.toml', 'questionnaire.ipynb')]\n"
+        "if hits:\n    raise RuntimeError(f'the grading course is visible: {hits}')\n"
+        f"open({str(course_copy / 'course.toml')!r}).read()"))
+    path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
 
 
@@ -41,33 +49,79 @@ def steps_of(document: dict) -> list[dict]:
     return document["jobs"]["run-autograding-tests"]["steps"]
 
 
-def test_workflow_has_the_names_github_classroom_expects(tmp_path):
-    done = run_grader("classroom", "init", str(tmp_path))
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A student template repository written by the real command (with a .git folder it must keep)."""
+    directory = tmp_path_factory.mktemp("template")
+    (directory / ".git").mkdir()
+    (directory / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    done = run_grader("classroom", "init", str(directory), "--force")
     assert done.returncode == 0, done.stderr
-    path = tmp_path / ".github/workflows/classroom.yml"
-    document = yaml.safe_load(path.read_text())
+    return directory
+
+
+def test_the_template_is_the_release_and_keeps_git(template):
+    parts = sorted(load_course(REPO).assignments)
+    assert sorted(p.name for p in template.iterdir() if p.is_dir() and not p.name.startswith(".")) == \
+        sorted([*parts, "selfcheck"])
+    assert all((template / part / f"{part}.ipynb").is_file() for part in parts)
+    assert (template / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    assert not (template / "reference").exists() and not (template / "course.toml").exists()
+
+
+def test_the_template_holds_no_solution_hidden_check_or_expected_value(template, fastai_home):
+    assert leaks_in(template, fastai_home) == []
+
+
+def test_workflow_has_the_names_github_classroom_expects(template):
+    document = yaml.safe_load((template / ".github/workflows/classroom.yml").read_text())
     assert document["name"] == "Autograding Tests"
     assert set(document["on"]) >= {"push", "workflow_dispatch"}
     assert list(document["jobs"]) == ["run-autograding-tests"]
+    course = load_course(REPO)
+    parts = sorted(course.assignments)
     steps = steps_of(document)
-    uses = [step.get("uses", "") for step in steps]
-    assert uses[0].startswith("actions/checkout@")
-    python = steps[uses.index("actions/setup-python@v5")]
-    assert python["with"]["cache"] == "pip"
-    cache = steps[uses.index("actions/cache@v4")]
-    assert cache["with"]["path"] == "~/.fastai/data"  # fastai's FASTAI_HOME default, filled by `grader data`
-    assert any(step.get("run") == "grader data" for step in steps)
-    parts = part_order()
-    assert parts and [step["id"] for step in steps if "id" in step] == parts
-    specs = load_assignments()
+    assert [step["id"] for step in steps if "id" in step] == parts
     for part in parts:
         step = next(step for step in steps if step.get("id") == part)
-        assert step["run"] == grading_command(part)
-        assert f"({specs[part].max_score:g} points)" in step["name"]
+        assert step["run"] == grading_command(part, course)
+        assert f"({course.assignments[part].max_score:g} points)" in step["name"]
     reporter = steps[-1]
-    assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1"
+    assert reporter["uses"].startswith("classroom-resources/autograding-grading-reporter@")
     assert reporter["with"]["runners"] == ",".join(parts)
     assert reporter["env"] == {f"{p.upper()}_RESULTS": "${{ steps.%s.outputs.result }}" % p for p in parts}
+
+
+def test_workflow_fetches_the_course_with_a_secret_and_keeps_no_credentials(template):
+    document = yaml.safe_load((template / ".github/workflows/classroom.yml").read_text())
+    steps = steps_of(document)
+    uses = [step["uses"] for step in steps if "uses" in step]
+    assert uses and all(SHA_PINNED.match(action) for action in uses), uses
+    checkouts = [step for step in steps if step.get("uses", "").startswith("actions/checkout@")]
+    assert len(checkouts) == 2 and all(step["with"]["persist-credentials"] is False for step in checkouts)
+    fetch = checkouts[1]["with"]
+    assert fetch["path"] == COURSE_FOLDER and fetch["ssh-key"] == "${{ secrets.GRADER_COURSE_KEY }}"
+    assert fetch["repository"] == "${{ vars.GRADER_COURSE_REPOSITORY }}"
+    assert document["permissions"] == {} and document["jobs"]["run-autograding-tests"]["permissions"] == \
+        {"contents": "read"}
+    assert document["jobs"]["run-autograding-tests"]["env"] == {"GRADER_COURSE": COURSE_FOLDER}
+    assert any(step.get("run") == "grader data" for step in steps)  # the course's own CI set-up
+    cache = next(step for step in steps if step.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == "~/.fastai/data"
+    install = next(step for step in steps if step.get("name", "").startswith("Install the sandbox"))
+    assert "apt-get install -y -q bubblewrap" in install["run"]
+    first_grading = min(i for i, step in enumerate(steps) if step.get("id"))
+    assert steps.index(install) < first_grading
+    assert all("--no-sandbox" not in step.get("run", "") and "sudo" in step["run"] for step in steps if step.get("id"))
+
+
+def test_zizmor_finds_nothing_in_the_workflow(template):
+    zizmor = shutil.which("zizmor")
+    assert zizmor, "zizmor is a test dependency (pip install -e '.[test]')"
+    done = subprocess.run([zizmor, "--offline", "--format", "plain", str(template / ".github/workflows/classroom.yml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
 
 
 def test_init_refuses_to_overwrite_without_force(tmp_path):
@@ -81,6 +135,7 @@ def test_init_refuses_to_overwrite_without_force(tmp_path):
     forced = run_grader("classroom", "init", str(tmp_path), "--force", "--parts", "questionnaire")
     assert forced.returncode == 0, forced.stderr
     assert [s.get("id") for s in steps_of(yaml.safe_load(target.read_text())) if "id" in s] == ["questionnaire"]
+    assert (tmp_path / "questionnaire/questionnaire.ipynb").is_file() and not (tmp_path / "sgd").exists()
 
 
 def test_init_names_unknown_parts(tmp_path):
@@ -90,45 +145,28 @@ def test_init_names_unknown_parts(tmp_path):
     assert not (tmp_path / ".github").exists()
 
 
-def test_a_spec_that_does_not_load_still_gets_a_step_without_points(tmp_path):
-    specs = tmp_path / "specs"
-    (specs / "unfinished").mkdir(parents=True)
-    (specs / "unfinished/checks.py").write_text("raise RuntimeError('half written')\n")
-    (specs / "tiny").mkdir()
-    (specs / "tiny/checks.py").write_text(
-        "from grader.compare import Scalar\nfrom grader.spec import Assignment, Check, Value\n"
-        "ASSIGNMENT = Assignment(part='tiny', title='A tiny part', notebook_timeout=120,\n"
-        "                        checks=(Check('x', points=3, fetch=Value('x'), compare=Scalar()),))\n")
-    tiny, unfinished = discover_parts(folders=[specs])
-    assert (tiny.name, tiny.title, tiny.max_score, tiny.timeout_minutes) == ("tiny", "A tiny part", 3, 7)
-    assert (unfinished.name, unfinished.max_score) == ("unfinished", None)
-    steps = {s["id"]: s for s in steps_of(workflow([tiny, unfinished])) if "id" in s}
-    assert steps["tiny"]["name"] == "A tiny part (3 points)"
-    assert steps["unfinished"]["name"] == "unfinished" and steps["unfinished"]["run"] == grading_command("unfinished")
-
-
 @pytest.fixture(scope="module")
-def step_run(tmp_path_factory, fastai_home):
-    """The questionnaire step of a generated workflow, run by bash in a repository holding a partly right answer."""
-    repo = tmp_path_factory.mktemp("assignment_repo")
-    partly_right_questionnaire(repo / "assignments/questionnaire/questionnaire.ipynb")
-    document = yaml.safe_load(init_workflow(repo, parts=["questionnaire"]).read_text())
+def step_run(tmp_path_factory, fastai_home, course_folder, wheel_env):
+    """The questionnaire step of a generated template, run by bash after the course is 'fetched' beside it."""
+    repo = tmp_path_factory.mktemp("student_repo")
+    done = run_grader("classroom", "init", str(repo), "--parts", "questionnaire")
+    assert done.returncode == 0, done.stderr
+    shutil.copytree(course_folder, repo / COURSE_FOLDER)  # what the "Fetch the grading course" step does
+    partly_right_questionnaire(repo / "questionnaire/questionnaire.ipynb", course_copy=repo / COURSE_FOLDER)
+    document = yaml.safe_load((repo / ".github/workflows/classroom.yml").read_text())
     step = next(s for s in steps_of(document) if s.get("id") == "questionnaire")
     output, summary = repo / "github_output", repo / "step_summary.md"
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `grader` as CI's pip install puts it
-    env = {**os.environ, "FASTAI_HOME": str(fastai_home), "GITHUB_OUTPUT": str(output),
-           "GITHUB_STEP_SUMMARY": str(summary), "PATH": path}
+    path = f"{wheel_env / 'bin'}{os.pathsep}{os.environ['PATH']}"  # `grader` as the workflow's pip install puts it
+    env = {**os.environ, **document["jobs"]["run-autograding-tests"]["env"], "FASTAI_HOME": str(fastai_home),
+           "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary), "PATH": path}
     done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True,
                           timeout=600)
-    return document, done, output, summary
+    return document, done, output, summary, repo
 
 
 def test_the_step_command_grades_and_sets_the_result_output(step_run):
-    document, done, output, summary = step_run
+    document, done, output, summary, _ = step_run
     assert done.returncode == 0, done.stderr
-    reporter = steps_of(document)[-1]
-    [runner] = reporter["with"]["runners"].split(",")
-    assert f"{runner.upper()}_RESULTS" in reporter["env"]  # how the reporter finds each runner's blob
     [line] = output.read_text().splitlines()
     name, encoded = line.split("=", 1)
     assert name == "result"
@@ -140,12 +178,10 @@ def test_the_step_command_grades_and_sets_the_result_output(step_run):
     assert "| questionnaire: q09 |" in summary.read_text()
 
 
-def test_the_workflow_installs_bubblewrap_and_grades_sealed(step_run):
-    document, done, *_ = step_run
-    names = [step.get("name", "") for step in steps_of(document)]
-    install = next(s for s in steps_of(document) if s.get("name", "").startswith("Install the sandbox"))
-    assert "apt-get install -y -q bubblewrap" in install["run"] and "apparmor_restrict_unprivileged_userns" in install["run"]
-    assert names.index(install["name"]) < min(i for i, s in enumerate(steps_of(document)) if s.get("id"))
-    grading = next(s for s in steps_of(document) if s.get("id") == "questionnaire")
-    assert "--no-sandbox" not in grading["run"] and "sudo" in grading["run"]  # as root: one uid per sandbox
-    assert "--no-sandbox" not in done.stderr and done.returncode == 0  # grading refuses without a sandbox
+def test_the_students_code_cannot_see_the_fetched_course(step_run):
+    *_, repo = step_run
+    results = json.loads((repo / ".grader/questionnaire/results.json").read_text())
+    [submission] = results["submissions"]
+    assert submission["sandboxed"] is True
+    [problem] = submission["problems"]  # only the last cell failed, and not because it found the course
+    assert problem["ename"] == "FileNotFoundError", problem

@@ -1,26 +1,32 @@
-"""The engine on tiny fixture notebooks (tests/fixtures/notebooks, assignment spec tests/fixtures/assignments/tiny).
+"""The engine on the fixture course (tests/fixtures/course): its submissions, graded with no chapter folder in reach.
 
-All fixtures are graded in one `grader check` run (kernels are slow to start) and asserted one by one.
+All submissions are graded in one `grader check` run (kernels are slow to start) and asserted one by one.
+The course is copied outside the repository and the grader runs from there, so the chapter's
+`reference` and `assignments` cannot be imported: the engine needs nothing but the course it is given.
 """
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import shutil
 
 import pytest
 
-from conftest import run_grader
+from conftest import FIXTURE_COURSE, run_grader
 
-FIXTURES = Path(__file__).parent / "fixtures"
-CHECKS = {"double", "answer", "later", "seeded", "fastai_home"}
+CHECKS = {"double", "answer", "later", "seeded", "total"}
 
 
 @pytest.fixture(scope="module")
-def graded(fastai_home, tmp_path_factory):
-    """Every fixture notebook graded once: {student: submission dict}, and the finished process."""
+def graded(tiny_home, tmp_path_factory):
+    """Every fixture submission graded once, from a copy of the course: {student: submission dict}, the process."""
+    course = tmp_path_factory.mktemp("elsewhere") / "course"
+    shutil.copytree(FIXTURE_COURSE, course, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("engine-out")
-    done = run_grader("check", str(FIXTURES / "notebooks"), "--out", str(out), "--timeout", "5", "--json",
-                      env={"FASTAI_HOME": str(fastai_home), "GRADER_ASSIGNMENTS": str(FIXTURES / "assignments")})
+    env = {"TINY_HOME": str(tiny_home), "GRADER_COURSE": "", "FASTAI_HOME": str(course / "no-such-folder")}
+    chapter = run_grader("-c", "import reference", env=env, cwd=course.parent, module=False)
+    assert "No module named 'reference'" in chapter.stderr  # the chapter course is out of reach here
+    done = run_grader("--course", str(course), "check", str(course / "submissions"), "--out", str(out),
+                      "--timeout", "5", "--json", env=env, cwd=course.parent)
     document = json.loads(done.stdout)
     assert json.loads((out / "results.json").read_text()) == document
     return {s["student"]: s for s in document["submissions"]}, done
@@ -38,7 +44,7 @@ def test_fixtures_all_graded_exit_zero(graded):
     assert all({c["name"] for c in s["checks"]} == CHECKS for s in submissions.values())
 
 
-def test_all_correct_passes_everything_including_seed_and_fastai_home(graded):
+def test_all_correct_passes_everything_including_seed_and_course_data(graded):
     submission = graded[0]["all_correct"]
     assert lost(submission) == {} and submission["score"] == submission["max_score"] == 6
     assert submission["problems"] == []
@@ -61,7 +67,7 @@ def test_infinite_loop_times_out_and_rest_is_graded(graded):
 
 def test_kernel_death_leaves_later_work_not_run(graded):
     submission = graded[0]["kernel_dies_midway"]
-    assert lost(submission) == {"later": "not_run", "fastai_home": "not_run"}
+    assert lost(submission) == {"later": "not_run", "total": "not_run"}
     assert [(p["kind"], p["cell_index"]) for p in submission["problems"]] == [("kernel_died", 3)]
     later = next(c for c in submission["checks"] if c["name"] == "later")
     assert "cell 5" in later["message"] and "kernel died" in later["message"]
@@ -105,15 +111,15 @@ def test_warnings_and_stderr_are_not_failures(graded):
 def test_fixture_notebooks_are_up_to_date(tmp_path, monkeypatch):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_notebooks", FIXTURES / "make_notebooks.py")
+    spec = importlib.util.spec_from_file_location("make_submissions", FIXTURE_COURSE / "make_submissions.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "FOLDER", tmp_path)
     for path in module.write_all():
-        assert path.read_text() == (FIXTURES / "notebooks" / path.name).read_text(), path.name
+        assert path.read_text() == (FIXTURE_COURSE / "submissions" / path.name).read_text(), path.name
 
 
-def test_self_check_inside_a_notebook_prints_a_labelled_preview(fastai_home, tmp_path):
+def test_self_check_inside_a_notebook_prints_a_labelled_preview(fixture_course, tmp_path):
     import os
 
     import nbformat
@@ -121,7 +127,7 @@ def test_self_check_inside_a_notebook_prints_a_labelled_preview(fastai_home, tmp
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in (
         "def double(x):\n    return x + x", "answer = 41", "from grader import check\ncheck('tiny')")])
-    env = {**os.environ, "FASTAI_HOME": str(fastai_home), "GRADER_ASSIGNMENTS": str(FIXTURES / "assignments")}
+    env = dict(os.environ)  # $GRADER_COURSE and $TINY_HOME name the fixture course and its data
     client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel(env=env):
         for index, cell in enumerate(notebook.cells):

@@ -10,15 +10,16 @@ import pytest
 import torch
 
 from grader import probe_runtime
-from grader.compare import Accuracy, Each, LossDecreasing, Scalar, Tensor
-from grader.discover import find_submissions, identify, load_assignments
+from grader.checks import (Accuracy, Assignment, Check, Comparison, Context, Each, LossDecreasing, Opaque, Outcome,
+                           Scalar, Tensor, Value, comparison)
+from grader.course import load_course
+from grader.discover import find_submissions, identify
 from grader.exceptions import UnknownAssignment
 from grader.judge import binds
 from grader.probe import read_record
-from grader.spec import Assignment, Check, Comparison, Context, Opaque, Outcome, Value, comparison
+from conftest import REPO
 
 CTX = Context(inputs={}, data_dir=Path("."))
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_tensor_comparison_reports_shape_and_error_figures():
@@ -101,7 +102,7 @@ def test_submission_layouts_name_students(tmp_path):
 
 
 def test_assignment_from_metadata_then_file_name():
-    assignments = load_assignments()
+    assignments = load_course(REPO).assignments
     assert identify("sgd", "whatever", assignments)[0] == "sgd"
     assert identify(None, "alice_linear", assignments)[0] == "linear"
     name, parts = identify(None, "04_mnist_basics", assignments)
@@ -124,16 +125,11 @@ def test_assignment_rejects_duplicate_check_names():
         Assignment(part="p", title="t", checks=(check, check))
 
 
-def test_self_check_previews_visible_checks_against_a_namespace(monkeypatch, fastai_home, capsys):
-    monkeypatch.setenv("GRADER_ASSIGNMENTS", str(FIXTURES / "assignments"))
-    load_assignments.cache_clear()
-    try:
-        from grader import check
+def test_self_check_previews_visible_checks_against_a_namespace(fixture_course, capsys):
+    from grader import check
 
-        namespace = {"double": lambda x: x * 3, "answer": 42, "os": os}
-        check("tiny", namespace=namespace)
-    finally:
-        load_assignments.cache_clear()
+    namespace = {"double": lambda x: x * 3, "answer": 42, "os": os}
+    check("tiny", namespace=namespace)
     printed = capsys.readouterr().out
     assert "PREVIEW ONLY" in printed and "not your grade" in printed
     assert "✗ double (0/2)" in printed and "✓ answer (1/1)" in printed

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from conftest import REPO, run_grader
-from grader.discover import load_assignments
+from grader.course import load_course
 from grader.exceptions import OverrideError
 from grader.overrides import apply_overrides, check_against_specs, read_overrides
 from grader.results import BatchResult, Status
@@ -92,7 +92,7 @@ def test_malformed_override_files_are_refused_with_the_line(tmp_path, name, text
 def test_unknown_checks_and_too_many_points_are_caught_before_grading(tmp_path, entry, problem):
     entries = read_overrides(write(tmp_path / "o.csv", f"student,check,points\n{entry}\n"))
     with pytest.raises(OverrideError, match=problem):
-        check_against_specs(entries, load_assignments())
+        check_against_specs(entries, load_course(REPO).assignments)
 
 
 def test_the_command_stops_before_grading_on_a_bad_override(tmp_path):

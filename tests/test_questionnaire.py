@@ -69,13 +69,17 @@ def moved_and_duplicated() -> nbformat.NotebookNode:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, fastai_home):
+    from grader.course import load_course
+
     """Each notebook graded once, in one batch: student name → SubmissionResult."""
     folder = tmp_path_factory.mktemp("questionnaire")
     notebooks = {"solution": nbformat.read(SOLUTION, as_version=4), "moved_and_duplicated": moved_and_duplicated(),
                  "wrong_code": with_answers(WRONG)}
     for name, notebook in notebooks.items():
         nbformat.write(notebook, folder / f"{name}.ipynb")
-    batch = grade([folder], fastai_home=fastai_home)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FASTAI_HOME", str(fastai_home))
+        batch = grade([folder], course=load_course(REPO))
     return {submission.student: submission for submission in batch.submissions}
 
 

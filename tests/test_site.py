@@ -49,7 +49,7 @@ def assignments(tmp_path) -> Path:
                                                         quiz_cell, second])
     (folder / "planned").mkdir()
     (folder / "planned" / "checks.py").write_text(
-        "from grader.spec import Assignment, Check, Value, comparison\n"
+        "from grader.checks import Assignment, Check, Value, comparison\n"
         "ASSIGNMENT = Assignment(part='planned', title='Training loops', "
         "checks=(Check('answer', 3, Value('answer'), comparison('equal')),))\n")
     (folder / "README.md").write_text(README)
