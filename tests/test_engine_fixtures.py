@@ -40,7 +40,7 @@ def lost(submission) -> dict[str, str]:
 def test_fixtures_all_graded_exit_zero(graded):
     submissions, done = graded
     assert done.returncode == 0, done.stderr
-    assert set(submissions) == {p.stem for p in (FIXTURES / "notebooks").glob("*.ipynb")}
+    assert set(submissions) == {p.stem for p in (FIXTURE_COURSE / "submissions").glob("*.ipynb")}
     assert all({c["name"] for c in s["checks"]} == CHECKS for s in submissions.values())
 
 

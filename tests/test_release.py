@@ -26,17 +26,35 @@ def squeezed(text: str) -> str:
 
 
 def solution_only_lines(course_root: Path) -> set[str]:
-    """Lines of the solution notebooks that their assignment notebooks do not contain (what `grader assign` removed)."""
+    """Lines of the solution notebooks that no assignment notebook contains (what `grader assign` removed)."""
+    given = {squeezed(line) for notebook in sorted((course_root / "assignments").glob("*/*.ipynb"))
+             for cell in nbformat.read(notebook, 4).cells for line in cell.source.splitlines()}
     secret = set()
     for solution in sorted((course_root / "reference" / "solutions").glob("*.ipynb")):
-        part = solution.stem
-        given = {squeezed(line) for cell in nbformat.read(course_root / "assignments" / part / f"{part}.ipynb", 4).cells
-                 for line in cell.source.splitlines()}
         for cell in nbformat.read(solution, 4).cells:
             answer = any(re.fullmatch(r"q\d+", tag) for tag in cell.metadata.get("tags", []))
             regions = [cell.source] if answer else SOLUTION_REGION.findall(cell.source)
             secret |= {squeezed(line) for text in regions for line in text.splitlines()} - given
     return {line for line in secret if len(line) >= 12}
+
+
+def texts_of(path: Path) -> list[str]:
+    """The text a student could read in a file: notebook cell sources, every string in a JSON file, else the file."""
+    if path.suffix == ".ipynb":
+        return [cell.source for cell in nbformat.read(path, 4).cells]
+    if path.suffix == ".json":
+        def strings(value):
+            if isinstance(value, str):
+                yield value
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    yield key
+                    yield from strings(item)
+            elif isinstance(value, list):
+                for item in value:
+                    yield from strings(item)
+        return list(strings(json.loads(path.read_text(encoding="utf-8"))))
+    return [path.read_text(encoding="utf-8")]
 
 
 def hidden_expectations(fastai_home: Path, seed: int = 0) -> dict[str, list[torch.Tensor]]:
@@ -67,12 +85,13 @@ def leaks_in(root: Path, fastai_home: Path) -> list[str]:
                     if any(v.shape == tensor.shape and torch.allclose(v.double(), tensor.double()) for v in values):
                         leaks.append(f"{path.name}:{key} equals the expected value of hidden check {name}")
             continue
-        text = path.read_text(encoding="utf-8")
-        for line in text.splitlines():
-            if squeezed(line) in secrets or any(secret in squeezed(line) for secret in secrets if len(secret) > 24):
+        texts = texts_of(path)
+        for line in (line for text in texts for line in text.splitlines()):
+            if squeezed(line) in secrets:
                 leaks.append(f"{path.relative_to(root)}: solution line {line.strip()[:80]!r}")
         if path.parent.name == "selfcheck":
-            leaks += [f"{path.relative_to(root)} names hidden check {name}" for name in hidden if name in text]
+            leaks += [f"{path.relative_to(root)} names hidden check {name}" for name in hidden
+                      if any(name in text for text in texts)]
     return leaks
 
 
@@ -107,7 +126,7 @@ def test_the_scan_finds_a_planted_solution_and_a_hidden_value(released, fastai_h
     out, _ = released
     planted = tmp_path / "planted"
     (planted / "selfcheck").mkdir(parents=True)
-    (planted / "notes.md").write_text("    return torch.where(targets==1, 1-predictions, predictions).mean()\n")
+    (planted / "notes.md").write_text("    xt = tensor([3., 4., 10.]).requires_grad_()\n")  # a line grader assign removes
     [value] = hidden_expectations(fastai_home)["mnist_distance_broadcast"]
     from safetensors.torch import save_file
     save_file({"x": value.contiguous()}, str(planted / "selfcheck" / "baseline.safetensors"))
