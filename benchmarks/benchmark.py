@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from reference.baseline import load_cached_split, to_float
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the chapter course's own packages
+from reference.baseline import load_cached_split, to_float  # noqa: E402
 from reference.data import default_data_dir
 from reference.device import make_generator, resolve_device, seed_everything
 from reference.full_mnist import load_full_mnist, mlp, shuffled_batches

@@ -85,8 +85,15 @@ def wheel_env(tmp_path_factory) -> Path:
     """
     import site
 
+    import shutil
+
     root = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q",
+    source = root / "source"  # a clean copy: no build/ folder left by an earlier build can add stale modules
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source)
+    shutil.copytree(REPO / "grader", source / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(root / "dist")], check=True, capture_output=True)
     [wheel] = (root / "dist").glob("grader-*.whl")
     venv = root / "venv"

@@ -23,12 +23,8 @@ def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
 
 
 def part_columns(batch: BatchResult) -> list[str]:
-    """Parts in the assignments' declared order, then any others alphabetically: the same order on every run."""
-    from grader.classroom import part_order
-
-    seen = {assignment_name(s) for s in batch.submissions}
-    known = [part for part in part_order() if part in seen]
-    return known + sorted(seen - set(known))
+    """Every assignment in the batch, alphabetically: the same order on every run."""
+    return sorted({assignment_name(s) for s in batch.submissions})
 
 
 def gradebook_rows(batch: BatchResult, parts: list[str]) -> list[list[str]]:
