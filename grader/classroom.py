@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from grader.course import Course
-from grader.exceptions import UnknownPart, WorkflowExists
+from grader.exceptions import NoSuchAssignment, WorkflowExists
 
 WORKFLOW_PATH = Path(".github/workflows/classroom.yml")
 WORKFLOW_NAME = "Autograding Tests"  # the reporter looks for a check run of exactly this name
@@ -58,7 +58,7 @@ def discover_parts(course: Course, *, names: list[str] | None = None) -> list[Pa
     chosen = [n for name in names or [] for n in name.split(",") if n] or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
-        raise UnknownPart(f"no assignment spec for {', '.join(unknown)} in {course.assignments_dir} "
+        raise NoSuchAssignment(f"no assignment spec for {', '.join(unknown)} in {course.assignments_dir} "
                           f"(known parts: {', '.join(available) or 'none'})")
     return [_part(name, course.assignments[name]) for name in chosen]
 
@@ -131,7 +131,7 @@ def workflow_text(document: dict[str, Any]) -> str:
         f"ssh-key: '{COURSE_KEY}' # zizmor: ignore[secrets-outside-env] Classroom repositories have no environments\n")
 
 
-def init_template(directory: Path, course: Course, *, parts: list[str] | None = None, force: bool = False,
+def init_template(directory: Path, course: Course, *, names: list[str] | None = None, force: bool = False,
                   package: str = DEFAULT_PACKAGE) -> tuple[Path, list[Path]]:
     """Write the student template repository: the release plus its grading workflow; (workflow, release files)."""
     from grader.release import write_release
@@ -140,10 +140,10 @@ def init_template(directory: Path, course: Course, *, parts: list[str] | None = 
     target = directory / WORKFLOW_PATH
     if target.exists() and not force:
         raise WorkflowExists(f"{target} already exists; pass --force to replace it")
-    found = discover_parts(course, names=parts)
+    found = discover_parts(course, names=names)
     if not found:
-        raise UnknownPart(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
-    written, _ = write_release(course, directory, parts=[part.name for part in found], force=force)
+        raise NoSuchAssignment(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
+    written, _ = write_release(course, directory, names=[part.name for part in found], force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(workflow_text(workflow(found, course, package=package)))
     return target, written

@@ -62,8 +62,8 @@ app.add_typer(classroom_app, name="classroom")
 def classroom_init(
     directory: Path = typer.Argument(..., help="The student template repository to write (the release plus "
                                      ".github/workflows/classroom.yml); its .git is kept."),
-    parts: Optional[list[str]] = typer.Option(None, "--parts", help="Part to grade (repeatable or comma-separated; "
-                                              "default: every part of the course)."),
+    assignments: Optional[list[str]] = typer.Option(None, "--assignments", help="Assignment to grade (repeatable or "
+                                                    "comma-separated; default: all of the course's)."),
     package: str = typer.Option("./.grader-course", help="What the workflow's `pip install` installs grader from "
                                 "(default: the grading course it checked out)."),
     force: bool = typer.Option(False, help="Replace an existing workflow and release files."),
@@ -77,7 +77,7 @@ def classroom_init(
 
     course = current_course()
     try:
-        path, written = init_template(directory, course, parts=parts, force=force, package=package)
+        path, written = init_template(directory, course, names=assignments, force=force, package=package)
     except GraderError as error:
         fail(error)
     print(f"wrote {path} and {len(written)} release files under {directory}")
@@ -86,8 +86,8 @@ def classroom_init(
 @app.command()
 def release(
     out: Path = typer.Option(..., help="Folder to write what students receive into."),
-    parts: Optional[list[str]] = typer.Option(None, "--parts", help="Parts to release (repeatable or "
-                                              "comma-separated; default: all)."),
+    assignments: Optional[list[str]] = typer.Option(None, "--assignments", help="Assignments to release "
+                                                    "(repeatable or comma-separated; default: all)."),
     seed: int = typer.Option(0, help="Seed for the inputs the self-checks use."),
     force: bool = typer.Option(False, help="Replace what is in --out (a .git or .github folder there is kept)."),
 ) -> None:
@@ -101,9 +101,9 @@ def release(
     from grader.release import write_release
 
     course = current_course()
-    chosen = [n for name in parts or [] for n in name.split(",") if n] or None
+    chosen = [n for name in assignments or [] for n in name.split(",") if n] or None
     try:
-        written, kept_back = write_release(course, out, parts=chosen, seed=seed, force=force)
+        written, kept_back = write_release(course, out, names=chosen, seed=seed, force=force)
     except GraderError as error:
         fail(error)
     by_reason: dict[tuple[str, str], list[str]] = {}

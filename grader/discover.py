@@ -60,14 +60,14 @@ def _load_spec(checks_file: Path) -> Assignment:
     assignment = getattr(module, "ASSIGNMENT", None)
     if not isinstance(assignment, Assignment):
         raise GraderError(f"{checks_file} defines no ASSIGNMENT = grader.checks.Assignment(...)")
-    if assignment.part != checks_file.parent.name:
-        raise GraderError(f"{checks_file} declares part {assignment.part!r}, not its folder's name")
+    if assignment.name != checks_file.parent.name:
+        raise GraderError(f"{checks_file} declares assignment {assignment.name!r}, not its folder's name")
     return assignment
 
 
 def known_names(assignments: dict[str, Assignment]) -> set[str]:
     """File stems that identify an assignment: part names and their `also_matches` names."""
-    return {name.lower() for a in assignments.values() for name in (a.part, *a.also_matches)}
+    return {name.lower() for a in assignments.values() for name in (a.name, *a.also_matches)}
 
 
 def identify(metadata_assignment: object, stem: str, assignments: dict[str, Assignment]) -> tuple[str, list[Assignment]]:

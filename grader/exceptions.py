@@ -9,8 +9,8 @@ class WorkflowExists(GraderError, FileExistsError):
     """A workflow file is already there and overwriting it was not asked for."""
 
 
-class UnknownPart(GraderError, ValueError):
-    """An assignment part was named that has no spec under assignments/."""
+class NoSuchAssignment(GraderError, ValueError):
+    """An assignment was named (on the command line, in a self-check) that the course does not have."""
 
 
 class SubmissionError(GraderError):

@@ -56,7 +56,7 @@ def read_overrides(path: Path) -> list[OverrideEntry]:
 def check_against_specs(entries: list[OverrideEntry], specs: dict[str, Assignment]) -> None:
     """Fail early on a check no spec declares, or points beyond every matching check's maximum."""
     for entry in entries:
-        maxima = [c.points for a in specs.values() for c in a.checks if entry.check in (c.name, f"{a.part}/{c.name}")]
+        maxima = [c.points for a in specs.values() for c in a.checks if entry.check in (c.name, f"{a.name}/{c.name}")]
         if not maxima:
             raise OverrideError(f"{entry.where}: no assignment has a check named {entry.check!r}")
         if entry.points > max(maxima):

@@ -58,7 +58,7 @@ class Job:
     @property
     def checks(self) -> dict[str, tuple[str, Check]]:
         """Every check to grade, by key `part/name`, with its part."""
-        return {f"{a.part}/{c.name}": (a.part, c) for a in self.parts for c in a.checks}
+        return {f"{a.name}/{c.name}": (a.name, c) for a in self.parts for c in a.checks}
 
 
 def read_notebook(job: Job) -> None:

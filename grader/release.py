@@ -102,23 +102,23 @@ def release_assignment(assignment: Assignment, folder: Path, *, seed: int, data_
         if check.visibility != Visibility.VISIBLE:
             continue
         try:
-            released.append(release_check(check, f"{assignment.part}/{check.name}", seed=seed, data_dir=data_dir,
+            released.append(release_check(check, f"{assignment.name}/{check.name}", seed=seed, data_dir=data_dir,
                                           secrets=secrets, tensors=tensors))
         except NotReleasable as why:
             withheld.append({"name": check.name, "points": check.points, "reason": str(why)})
-    written = write_part(folder, assignment.part, assignment.title, released, tensors,
+    written = write_part(folder, assignment.name, assignment.title, released, tensors,
                          [{"name": w["name"], "points": w["points"]} for w in withheld])
-    return written, [f"{assignment.part}/{w['name']}: {w['reason']}" for w in withheld]
+    return written, [f"{assignment.name}/{w['name']}: {w['reason']}" for w in withheld]
 
 
 def write_release(course: Course, out: Path, *, seed: int = 0, force: bool = False,
-                  parts: list[str] | None = None) -> tuple[list[Path], list[str]]:
+                  names: list[str] | None = None) -> tuple[list[Path], list[str]]:
     """Write the student release into `out`: notebooks, README, self-check bundle; (files, checks kept back)."""
     out = Path(out)
     present = [path for path in out.iterdir() if path.name not in KEPT] if out.exists() else []
     if present and not force:
         raise ReleaseExists(f"{out} is not empty; pass --force to replace what is there")
-    chosen = parts or sorted(course.assignments)
+    chosen = names or sorted(course.assignments)
     unknown = [part for part in chosen if part not in course.assignments]
     if unknown:
         raise GraderError(f"no assignment {', '.join(unknown)} in {course.assignments_dir}")

@@ -10,7 +10,7 @@ from typing import Any
 from grader import probe_runtime
 from grader.bundle import is_bundle, read_part
 from grader.course import COURSE_ENV, COURSE_FILE, CourseError, load_course
-from grader.exceptions import UnknownPart
+from grader.exceptions import NoSuchAssignment
 from grader.judge import judge
 from grader.probe import generate_inputs, record_from
 from grader.release import BUNDLE_FOLDER
@@ -60,7 +60,7 @@ def visible_checks(part: str, *, start: Path) -> tuple[list[tuple[Check, dict | 
         raise CourseError(f"no self-check bundle ({BUNDLE_FOLDER}/) and no course.toml in {start} or above it: "
                           "open the notebook from the folder your assignment came in") from None
     if part not in course.assignments:
-        raise UnknownPart(f"no assignment part {part!r}; parts: {', '.join(sorted(course.assignments))}")
+        raise NoSuchAssignment(f"no assignment part {part!r}; parts: {', '.join(sorted(course.assignments))}")
     checks = [(check, None) for check in course.assignments[part].checks if check.visibility == Visibility.VISIBLE]
     return checks, course.data_dir, []
 

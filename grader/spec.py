@@ -1,12 +1,13 @@
-"""How checks are declared: one `Assignment` per part, holding `Check`s (what to fetch, how to compare).
+"""How checks are declared: one `Assignment` per notebook students hand in, holding `Check`s (what to fetch, how to compare).
 
-A course keeps each part's spec in `<assignments>/<part>/checks.py`, importing only from the public
+A course keeps each assignment's spec in `<assignments>/<name>/checks.py`, importing only from the public
 facade `grader.checks`, and defines a module-level `ASSIGNMENT`:
 
-    from grader.checks import Assignment, Call, Check, Tensor, Value
+    import torch
+    from grader.checks import Assignment, Call, Check, Scalar, Tensor, Value
     from mycourse import solutions as ref
 
-    ASSIGNMENT = Assignment(part="scaling", title="Scale a tensor", cell_timeout=120, checks=(
+    ASSIGNMENT = Assignment(name="scaling", title="Scale a tensor", cell_timeout=120, checks=(
         Check("factor", points=1, fetch=Value("factor"), compare=Scalar(), expected=lambda ctx: 3.0),
         Check("scale", points=2, fetch=Call("scale", "x"),
               inputs=lambda gen: {"x": torch.rand(5, 4, generator=gen)},
@@ -138,20 +139,20 @@ class Check:
 
 @dataclass(frozen=True)
 class Assignment:
-    """One part: its checks, execution limits, and other notebook names graded against it."""
+    """One assignment: its checks, execution limits, and other notebook names graded against it."""
 
-    part: str
+    name: str
     title: str
     checks: tuple[Check, ...]
     cell_timeout: float = 300.0
     notebook_timeout: float = 3600.0
-    also_matches: tuple[str, ...] = ()  # other file stems (e.g. a whole-chapter notebook) graded with this part
+    also_matches: tuple[str, ...] = ()  # other file stems (e.g. a whole-chapter notebook) graded with this assignment
 
     def __post_init__(self):
         names = [check.name for check in self.checks]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"assignment {self.part!r} declares checks twice: {', '.join(duplicates)}")
+            raise ValueError(f"assignment {self.name!r} declares checks twice: {', '.join(duplicates)}")
 
     @property
     def max_score(self) -> float:

@@ -96,7 +96,7 @@ def test_the_readme_lists_visible_checks_and_points_but_never_hidden_ones(tmp_pa
     cells = [nbformat.v4.new_code_cell("# BEGIN SOLUTION\nmean3 = 1\n# END SOLUTION", id="a")]
     nbformat.write(nbformat.v4.new_notebook(cells=cells, metadata={"grader": {"assignment": "baseline"}}),
                    source / "baseline.ipynb")
-    spec = Assignment(part="baseline", title="Pixel similarity", checks=(
+    spec = Assignment(name="baseline", title="Pixel similarity", checks=(
         Check("mean3", points=2, fetch=Value("mean3"), compare=Equal()),
         Check("secret_accuracy", points=3, fetch=Value("mean3"), compare=Equal(), visibility=Visibility.HIDDEN)))
     make_assignments(source=source, out=tmp_path / "out", specs={"baseline": spec})

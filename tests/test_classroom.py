@@ -132,14 +132,14 @@ def test_init_refuses_to_overwrite_without_force(tmp_path):
     assert refused.returncode == 2
     assert "already exists" in refused.stderr and "--force" in refused.stderr
     assert target.read_text() == "name: mine\n"
-    forced = run_grader("classroom", "init", str(tmp_path), "--force", "--parts", "questionnaire")
+    forced = run_grader("classroom", "init", str(tmp_path), "--force", "--assignments", "questionnaire")
     assert forced.returncode == 0, forced.stderr
     assert [s.get("id") for s in steps_of(yaml.safe_load(target.read_text())) if "id" in s] == ["questionnaire"]
     assert (tmp_path / "questionnaire/questionnaire.ipynb").is_file() and not (tmp_path / "sgd").exists()
 
 
 def test_init_names_unknown_parts(tmp_path):
-    done = run_grader("classroom", "init", str(tmp_path), "--parts", "questionnaire,nonesuch")
+    done = run_grader("classroom", "init", str(tmp_path), "--assignments", "questionnaire,nonesuch")
     assert done.returncode == 2
     assert "nonesuch" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / ".github").exists()
@@ -149,7 +149,7 @@ def test_init_names_unknown_parts(tmp_path):
 def step_run(tmp_path_factory, fastai_home, course_folder, wheel_env):
     """The questionnaire step of a generated template, run by bash after the course is 'fetched' beside it."""
     repo = tmp_path_factory.mktemp("student_repo")
-    done = run_grader("classroom", "init", str(repo), "--parts", "questionnaire")
+    done = run_grader("classroom", "init", str(repo), "--assignments", "questionnaire")
     assert done.returncode == 0, done.stderr
     shutil.copytree(course_folder, repo / COURSE_FOLDER)  # what the "Fetch the grading course" step does
     partly_right_questionnaire(repo / "questionnaire/questionnaire.ipynb", course_copy=repo / COURSE_FOLDER)

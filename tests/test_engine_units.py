@@ -106,7 +106,7 @@ def test_assignment_from_metadata_then_file_name():
     assert identify("sgd", "whatever", assignments)[0] == "sgd"
     assert identify(None, "alice_linear", assignments)[0] == "linear"
     name, parts = identify(None, "04_mnist_basics", assignments)
-    assert name == "04_mnist_basics" and {p.part for p in parts} == {"baseline", "sgd", "linear", "learner"}
+    assert name == "04_mnist_basics" and {p.name for p in parts} == {"baseline", "sgd", "linear", "learner"}
     with pytest.raises(UnknownAssignment):
         identify(None, "homework", assignments)
     with pytest.raises(UnknownAssignment):
@@ -122,7 +122,7 @@ def test_binds_finds_definitions_even_in_broken_cells():
 def test_assignment_rejects_duplicate_check_names():
     check = Check("a", points=1, fetch=Value("a"), compare=Scalar())
     with pytest.raises(ValueError, match="twice"):
-        Assignment(part="p", title="t", checks=(check, check))
+        Assignment(name="p", title="t", checks=(check, check))
 
 
 def test_self_check_previews_visible_checks_against_a_namespace(fixture_course, capsys):

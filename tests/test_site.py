@@ -50,7 +50,7 @@ def assignments(tmp_path) -> Path:
     (folder / "planned").mkdir()
     (folder / "planned" / "checks.py").write_text(
         "from grader.checks import Assignment, Check, Value, comparison\n"
-        "ASSIGNMENT = Assignment(part='planned', title='Training loops', "
+        "ASSIGNMENT = Assignment(name='planned', title='Training loops', "
         "checks=(Check('answer', 3, Value('answer'), comparison('equal')),))\n")
     (folder / "README.md").write_text(README)
     (folder / "__pycache__").mkdir()

@@ -66,7 +66,7 @@ with swap(ns, mean3=inputs['mean3'], mean7=inputs['mean7']):
     result = ns['is_3'](inputs['x'].clone())
 """
 
-ASSIGNMENT = Assignment(part="baseline", title="Pixel similarity", cell_timeout=300, also_matches=("04_mnist_basics",),
+ASSIGNMENT = Assignment(name="baseline", title="Pixel similarity", cell_timeout=300, also_matches=("04_mnist_basics",),
                         checks=(
     Check("tensor_indexing", points=1, fetch=Value("[row_1, col_1, row_1_tail]"),
           compare=Each(Tensor(), labels=("row_1", "col_1", "row_1_tail")),

@@ -86,7 +86,7 @@ def linear_accuracy(student, ctx):
     return batch_accuracy(data.valid_x @ student["weight"].float().T + student["bias"].float(), data.valid_y).item()
 
 
-ASSIGNMENT = Assignment(part="from_scratch", title="A Learner from scratch", cell_timeout=600, checks=(
+ASSIGNMENT = Assignment(name="from_scratch", title="A Learner from scratch", cell_timeout=600, checks=(
     Check("learner_trains", points=4, fetch=Script(WEIGHTS, requires=("Learner",)),
           compare=Each(Tensor(rtol=1e-4, atol=1e-5), labels=("weight", "bias")), inputs=fit_inputs,
           expected=lambda ctx: [p.detach() for p in reference_fit(ctx)[0].parameters()],

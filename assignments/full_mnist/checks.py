@@ -65,7 +65,7 @@ def confusion_figure(student, expected, ctx):
                    {"labels": [str(d) for d in range(10)], "matrix": matrix.tolist()})]
 
 
-ASSIGNMENT = Assignment(part="full_mnist", title="All ten digits", cell_timeout=900, checks=(
+ASSIGNMENT = Assignment(name="full_mnist", title="All ten digits", cell_timeout=900, checks=(
     Check("splits", points=2, fetch=Script(SPLITS, requires=("train_x", "train_y", "test_x", "test_y")),
           compare=Each((Equal(), Scalar(rtol=1e-6), Tensor(), Equal(), Scalar(rtol=1e-6), Tensor()),
                        labels=("train shape", "train pixel sum", "train digits", "test shape", "test pixel sum",

@@ -94,7 +94,7 @@ def accuracy_curves(student, expected, ctx):
                    {"x_label": "epoch", "y_label": "accuracy", "series": {"reference": expected["curve"]}})]
 
 
-ASSIGNMENT = Assignment(part="learner", title="From BasicOptim to fastai's Learner", cell_timeout=600,
+ASSIGNMENT = Assignment(name="learner", title="From BasicOptim to fastai's Learner", cell_timeout=600,
                         also_matches=("04_mnist_basics",), checks=(
     Check("basic_optim", points=3, fetch=Script(BASIC_OPTIM, requires=("BasicOptim",)),
           compare=Each((Tensor(rtol=1e-5, atol=1e-6), Scalar()), labels=("after step", "gradient cleared")),

@@ -129,7 +129,7 @@ def accuracy_curve(student, expected, ctx):
                                                                 "series": series})]
 
 
-ASSIGNMENT = Assignment(part="linear", title="A linear model trained by SGD", cell_timeout=300,
+ASSIGNMENT = Assignment(name="linear", title="A linear model trained by SGD", cell_timeout=300,
                         also_matches=("04_mnist_basics",), checks=(
     Check("train_xy", points=2, fetch=Script(TRAIN_XY, requires=("train_x", "train_y", "valid_x", "valid_y")),
           compare=Each(Tensor(atol=1e-5), labels=("train_x", "train_y", "valid_y shape", "valid 3s mean",

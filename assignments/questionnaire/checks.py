@@ -123,5 +123,5 @@ def _checks() -> tuple[Check, ...]:
         tag=tag, prompt=prompt[tag], reference=answer[tag], rubric=RUBRICS[tag][1])) for tag in QUESTIONS)
 
 
-ASSIGNMENT = Assignment(part="questionnaire", title="Chapter 4 questionnaire", checks=_checks(),
+ASSIGNMENT = Assignment(name="questionnaire", title="Chapter 4 questionnaire", checks=_checks(),
                         cell_timeout=60, notebook_timeout=600)

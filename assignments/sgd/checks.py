@@ -34,7 +34,7 @@ def loss_curve(student, expected, ctx):
                                                    "series": {"yours": [float(v) for v in student]}})]
 
 
-ASSIGNMENT = Assignment(part="sgd", title="Autograd and SGD", cell_timeout=300, also_matches=("04_mnist_basics",),
+ASSIGNMENT = Assignment(name="sgd", title="Autograd and SGD", cell_timeout=300, also_matches=("04_mnist_basics",),
                         checks=(
     Check("vector_grad", points=1, fetch=Value("xt.grad"), compare=Tensor(),
           expected=lambda ctx: ref.gradient_at(ref.sum_of_squares, torch.tensor([3.0, 4.0, 10.0])),
