@@ -1,5 +1,7 @@
 """Sandbox policy through the real command: refusal without bubblewrap, --no-sandbox marked everywhere,
-the data manifest guarding what grading trusts, and sizes on the command line."""
+the data manifest guarding what grading trusts, and sizes on the command line.
+
+Engine behaviour runs on the fixture course (tests/fixtures/course); the chapter's own data check on MNIST."""
 from __future__ import annotations
 
 import json
@@ -15,9 +17,14 @@ from grader.sandbox import GiB, MiB, parse_size
 BLANK_SGD = REPO / "assignments" / "sgd" / "sgd.ipynb"
 
 
-def test_without_bubblewrap_grading_refuses_and_says_how_to_install_it(tmp_path, fastai_home):
-    done = run_grader("check", str(BLANK_SGD), "--out", str(tmp_path / "out"),
-                      env={"PATH": str(tmp_path), "FASTAI_HOME": str(fastai_home)})  # no bwrap on this PATH
+def submission(course: Path) -> str:
+    """The fixture course's submission that earns every point."""
+    return str(course / "submissions" / "all_correct.ipynb")
+
+
+def test_without_bubblewrap_grading_refuses_and_says_how_to_install_it(tmp_path, fixture_course):
+    done = run_grader("check", submission(fixture_course), "--out", str(tmp_path / "out"),
+                      env={"PATH": str(tmp_path)})  # no bwrap on this PATH
     assert done.returncode == 2
     message = " ".join(done.stderr.split())
     assert "cannot grade untrusted notebooks without a sandbox" in message
@@ -25,21 +32,21 @@ def test_without_bubblewrap_grading_refuses_and_says_how_to_install_it(tmp_path,
     assert not (tmp_path / "out" / "results.json").exists()
 
 
-def test_no_sandbox_grades_and_every_output_says_so(tmp_path, fastai_home):
+def test_no_sandbox_grades_and_every_output_says_so(tmp_path, fixture_course):
     out = tmp_path / "out"
-    done = run_grader("check", str(BLANK_SGD), "--out", str(out), "--no-sandbox", env={"FASTAI_HOME": str(fastai_home)})
+    done = run_grader("check", submission(fixture_course), "--out", str(out), "--no-sandbox")
     assert done.returncode == 0, done.stderr
     assert "--no-sandbox: notebooks ran unconfined" in " ".join(done.stderr.split())
     document = json.loads((out / "results.json").read_text())
     assert document["sandboxed"] is False and document["submissions"][0]["sandboxed"] is False
-    assert document["submissions"][0]["score"] == 0
+    assert document["submissions"][0]["score"] == document["submissions"][0]["max_score"] == 6
     for page in [out / "index.html", *out.glob("reports/*.html")]:
         assert "ran unconfined" in page.read_text(), page
 
 
-def test_a_sealed_run_says_it_was_sealed(tmp_path, fastai_home):
+def test_a_sealed_run_says_it_was_sealed(tmp_path, fixture_course):
     out = tmp_path / "out"
-    done = run_grader("check", str(BLANK_SGD), "--out", str(out), env={"FASTAI_HOME": str(fastai_home)})
+    done = run_grader("check", submission(fixture_course), "--out", str(out))
     assert done.returncode == 0, done.stderr
     document = json.loads((out / "results.json").read_text())
     assert document["sandboxed"] is True and "unconfined" not in (out / "index.html").read_text()
@@ -83,6 +90,16 @@ def test_check_refuses_data_that_changed_since_grader_data_wrote_it(tmp_path):
     assert done.returncode == 2 and "has no manifest" in " ".join(done.stderr.split())
 
 
+def test_check_runs_the_courses_own_data_check_before_grading(tmp_path, fixture_course, monkeypatch):
+    home = tmp_path / "home"
+    assert run_grader("data", "--dest", str(home)).returncode == 0
+    (home / "data" / "numbers" / "values.txt").write_text("1\n2\n")
+    done = run_grader("check", submission(fixture_course), "--out", str(tmp_path / "out"),
+                      env={"TINY_HOME": str(home)})
+    assert done.returncode == 2 and "the fixture data in" in done.stderr and "run `grader data` again" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_grader_data_records_a_manifest_that_verifies(fastai_home, tmp_path):
     assert verify_manifest(fastai_home / "data") == []
     done = run_grader("data", "--verify", env={"FASTAI_HOME": str(fastai_home)})
@@ -97,9 +114,8 @@ def test_sizes_on_the_command_line():
             parse_size(bad)
 
 
-def test_bad_sizes_are_a_usage_error(tmp_path, fastai_home):
-    done = run_grader("check", str(BLANK_SGD), "--memory", "lots", "--out", str(tmp_path),
-                      env={"FASTAI_HOME": str(fastai_home)})
+def test_bad_sizes_are_a_usage_error(tmp_path, fixture_course):
+    done = run_grader("check", submission(fixture_course), "--memory", "lots", "--out", str(tmp_path))
     assert done.returncode == 2 and "not a size: 'lots'" in done.stderr
 
 
