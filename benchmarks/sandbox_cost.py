@@ -26,7 +26,7 @@ def graded_seconds(notebook: Path, *, sandbox: bool) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as out:
         flags = [] if sandbox else ["--no-sandbox"]
         subprocess.run([sys.executable, "-m", "grader", "check", str(notebook), "--out", out, "--format", "json",
-                        *flags], check=True, capture_output=True)
+                        *flags], check=True, capture_output=True, cwd=REPO)  # the chapter course
         [submission] = json.loads((Path(out) / "results.json").read_text())["submissions"]
         return submission["execute_seconds"], submission["seconds"]
 
