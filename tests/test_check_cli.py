@@ -21,8 +21,8 @@ def test_help_documents_options_and_exit_codes():
 
 @pytest.mark.parametrize("args, message", [
     (["does/not/exist.ipynb"], "does not exist"),
-    (["tests/fixtures/assignments"], "no notebooks"),
-    (["tests/fixtures/notebooks/all_correct.ipynb", "--format", "pdf"], "unknown format 'pdf'"),
+    (["tests/fixtures/course/tinyref"], "no notebooks"),
+    (["tests/fixtures/course/submissions/all_correct.ipynb", "--format", "pdf"], "unknown format 'pdf'"),
 ])
 def test_usage_errors_exit_2_with_one_line(args, message):
     done = run_grader("check", *args)
