@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -116,7 +117,7 @@ def test_workflow_fetches_the_course_with_a_secret_and_keeps_no_credentials(temp
 
 
 def test_zizmor_finds_nothing_in_the_workflow(template):
-    zizmor = shutil.which("zizmor")
+    zizmor = shutil.which("zizmor", path=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     assert zizmor, "zizmor is a test dependency (pip install -e '.[test]')"
     done = subprocess.run([zizmor, "--offline", "--format", "plain", str(template / ".github/workflows/classroom.yml")],
                           capture_output=True, text=True, timeout=120)
