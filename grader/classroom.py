@@ -18,6 +18,7 @@ import yaml
 
 from grader.course import Course
 from grader.exceptions import NoSuchAssignment, WorkflowExists
+from grader.spec import Assignment
 
 WORKFLOW_PATH = Path(".github/workflows/classroom.yml")
 WORKFLOW_NAME = "Autograding Tests"  # the reporter looks for a check run of exactly this name
@@ -43,30 +44,30 @@ fi"""
 
 
 @dataclass(frozen=True)
-class Part:
-    """One graded step of the workflow: an assignment part, its points and its time limit."""
+class GradingStep:
+    """One graded step of the workflow: an assignment, its points and its time limit."""
 
     name: str
     title: str
-    max_score: float | None
+    max_score: float
     timeout_minutes: int
 
 
-def discover_parts(course: Course, *, names: list[str] | None = None) -> list[Part]:
-    """The parts to grade, in alphabetical order unless named, with titles, points and time limits."""
+def grading_steps(course: Course, *, names: list[str] | None = None) -> list[GradingStep]:
+    """The assignments to grade, alphabetically unless named, with titles, points and time limits."""
     available = sorted(course.assignments)
     chosen = [n for name in names or [] for n in name.split(",") if n] or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
-        raise NoSuchAssignment(f"no assignment spec for {', '.join(unknown)} in {course.assignments_dir} "
-                          f"(known parts: {', '.join(available) or 'none'})")
-    return [_part(name, course.assignments[name]) for name in chosen]
+        raise NoSuchAssignment(f"no assignment {', '.join(unknown)} in {course.assignments_dir} "
+                               f"(the course has: {', '.join(available) or 'none'})")
+    return [_step(name, course.assignments[name]) for name in chosen]
 
 
-def _part(name: str, assignment: Any) -> Part:
-    """A Part from a loaded Assignment."""
+def _step(name: str, assignment: Assignment) -> GradingStep:
+    """A GradingStep from a loaded Assignment."""
     minutes = math.ceil(assignment.notebook_timeout / 60) + 5  # kernel start-up and probes on top of the notebook
-    return Part(name, assignment.title or name, assignment.max_score, minutes)
+    return GradingStep(name, assignment.title or name, assignment.max_score, minutes)
 
 
 def grading_command(part: str, course: Course, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
@@ -81,7 +82,7 @@ def grading_command(part: str, course: Course, *, notebook: str = DEFAULT_NOTEBO
             f"grader check {path} --format github --format table --format json --out .grader/{part}")
 
 
-def workflow(parts: list[Part], course: Course, *, notebook: str = DEFAULT_NOTEBOOK,
+def workflow(parts: list[GradingStep], course: Course, *, notebook: str = DEFAULT_NOTEBOOK,
              package: str = DEFAULT_PACKAGE, python_version: str = "3.11") -> dict[str, Any]:
     """The workflow as data: fetch the course, set up, one grading step per part, then the reporter."""
     setup = [
@@ -111,9 +112,9 @@ def workflow(parts: list[Part], course: Course, *, notebook: str = DEFAULT_NOTEB
                               "steps": [*setup, *grading, reporter]}}}
 
 
-def _grading_step(part: Part, course: Course, *, notebook: str) -> dict[str, Any]:
+def _grading_step(part: GradingStep, course: Course, *, notebook: str) -> dict[str, Any]:
     """One part: its command writes `result` (partial credit kept) to the step's outputs; a failure stops nothing."""
-    points = f" ({part.max_score:g} points)" if part.max_score is not None else ""
+    points = f" ({part.max_score:g} points)"
     return {"name": f"{part.title}{points}", "id": part.name, "continue-on-error": True,
             "timeout-minutes": part.timeout_minutes, "run": grading_command(part.name, course, notebook=notebook)}
 
@@ -140,7 +141,7 @@ def init_template(directory: Path, course: Course, *, names: list[str] | None = 
     target = directory / WORKFLOW_PATH
     if target.exists() and not force:
         raise WorkflowExists(f"{target} already exists; pass --force to replace it")
-    found = discover_parts(course, names=names)
+    found = grading_steps(course, names=names)
     if not found:
         raise NoSuchAssignment(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
     written, _ = write_release(course, directory, names=[part.name for part in found], force=force)
