@@ -13,6 +13,9 @@
     writable = ["tmp"]               # folders under the home that kernels get as small empty scratch space
     verify = "mycourse.data:verify"  # called with the data folder before grading; raises GraderError to refuse
 
+    [kernel]                         # optional: more environment for every student kernel
+    env = { MPLBACKEND = "agg" }
+
     [commands]                       # the course's own CLI commands, mounted as `grader NAME`
     data = "mycourse.cli:data"
 
@@ -85,6 +88,7 @@ class Course:
     data: DataSpec = DataSpec()
     commands: dict[str, str] = field(default_factory=dict)
     ci: CISetup = CISetup()
+    env: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def assignments(self) -> dict[str, Assignment]:
@@ -122,9 +126,10 @@ class Course:
         return home / self.data.folder if home is not None else self.root / self.data.folder
 
     def kernel_env(self) -> dict[str, str]:
-        """Environment variables a kernel gets from the course."""
+        """Environment variables a kernel gets from the course: [kernel] env, and the data home's variable."""
         home = self.data_home
-        return {self.data.home_env: str(home)} if self.data.home_env and home is not None else {}
+        data = {self.data.home_env: str(home)} if self.data.home_env and home is not None else {}
+        return {**self.env, **data}
 
     def verify_data(self) -> None:
         """Run the course's data check (GraderError when the data must not be trusted)."""
@@ -175,7 +180,8 @@ def load_course(course: Path | str | None = None) -> Course:
                           folder=data.get("folder", "data"), writable=tuple(data.get("writable", ())),
                           verify=data.get("verify", "")),
             commands={str(name): str(target) for name, target in table.get("commands", {}).items()},
-            ci=CISetup(cache=dict(ci.get("cache", {})), setup=tuple(dict(step) for step in ci.get("setup", ()))))
+            ci=CISetup(cache=dict(ci.get("cache", {})), setup=tuple(dict(step) for step in ci.get("setup", ()))),
+            env={str(name): str(value) for name, value in table.get("kernel", {}).get("env", {}).items()})
     except (TypeError, ValueError, AttributeError) as error:
         raise CourseError(f"{path} is malformed: {error}") from None
     if not loaded.assignments_dir.is_dir():

@@ -104,6 +104,7 @@ def test_the_fixture_course_loads_everything_from_its_toml():
     assert (course.title, sorted(course.assignments), course.hidden) == ("Engine fixture course", ["tiny"], ("tinyref",))
     assert course.data.home_env == "TINY_HOME" and course.data.writable == ("scratch",)
     assert course.ci.setup == ({"name": "Prepare the fixture data", "run": "grader data"},)
+    assert course.kernel_env() == {"TINY_COURSE": "fixture", "TINY_HOME": str(course.data_home)}
 
 
 def test_the_fixture_assignment_is_what_grader_assign_makes(tmp_path):
