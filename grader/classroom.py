@@ -56,7 +56,7 @@ class GradingStep:
 def grading_steps(course: Course, *, names: list[str] | None = None) -> list[GradingStep]:
     """The assignments to grade, alphabetically unless named, with titles, points and time limits."""
     available = sorted(course.assignments)
-    chosen = [n for name in names or [] for n in name.split(",") if n] or available
+    chosen = names or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
         raise NoSuchAssignment(f"no assignment {', '.join(unknown)} in {course.assignments_dir} "

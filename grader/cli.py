@@ -48,6 +48,11 @@ def current_course():
         fail(error)
 
 
+def _names(values: Optional[list[str]]) -> Optional[list[str]]:
+    """Names from a repeatable, comma-separated option; None when none were given."""
+    return [name for value in values or [] for name in value.split(",") if name] or None
+
+
 def fail(error: Exception, code: int = 2) -> None:
     """Print one clear line for a user error and exit non-zero."""
     console.print(f"[bold red]error:[/] {error}", highlight=False)
@@ -77,7 +82,7 @@ def classroom_init(
 
     course = current_course()
     try:
-        path, written = init_template(directory, course, names=assignments, force=force, package=package)
+        path, written = init_template(directory, course, names=_names(assignments), force=force, package=package)
     except GraderError as error:
         fail(error)
     print(f"wrote {path} and {len(written)} release files under {directory}")
@@ -101,18 +106,15 @@ def release(
     from grader.release import write_release
 
     course = current_course()
-    chosen = [n for name in assignments or [] for n in name.split(",") if n] or None
     try:
-        written, kept_back = write_release(course, out, names=chosen, seed=seed, force=force)
+        written, kept_back = write_release(course, out, names=_names(assignments), seed=seed, force=force)
     except GraderError as error:
         fail(error)
     by_reason: dict[tuple[str, str], list[str]] = {}
-    for line in kept_back:
-        key, reason = line.split(": ", 1)
-        part, name = key.split("/", 1)
-        by_reason.setdefault((part, reason), []).append(name)
-    for (part, reason), names in by_reason.items():
-        console.print(f"{part}: checked at grading only ({reason}): {', '.join(names)}", highlight=False)
+    for kept in kept_back:
+        by_reason.setdefault((kept.assignment, kept.reason), []).append(kept.check)
+    for (assignment, reason), checks in by_reason.items():
+        console.print(f"{assignment}: checked at grading only ({reason}): {', '.join(checks)}", highlight=False)
     print(f"wrote {len(written)} files under {out}")
 
 

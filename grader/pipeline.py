@@ -17,12 +17,12 @@ from typing import Any, Callable
 
 import nbformat
 
+from grader.comparison import Context
 from grader.course import Course
 from grader.discover import SubmissionFile, find_submissions, identify, known_names
 from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError
 from grader.results import BatchResult, SubmissionResult
 from grader.sandbox import Jail, Limits, require_readable, require_sandbox
-from grader.comparison import Context
 from grader.spec import Assignment, Check
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 import torch
@@ -29,6 +29,14 @@ from grader.spec import Assignment, Check
 BUNDLE_FOLDER = "selfcheck"
 MIN_LINE = 12  # shorter solution lines ("return x", "x.backward()") say nothing about an answer
 KEPT = (".git", ".github")  # a release folder may be a repository: its history and workflows stay
+
+
+class KeptBack(NamedTuple):
+    """A visible check that stays out of the release, and why."""
+
+    assignment: str
+    check: str
+    reason: str
 
 
 class ReleaseExists(GraderError, FileExistsError):
@@ -95,8 +103,8 @@ def release_check(check: Check, key: str, *, seed: int, data_dir: Path, secrets:
 
 
 def release_assignment(assignment: Assignment, folder: Path, *, seed: int, data_dir: Path,
-                       secrets: set[str]) -> tuple[list[Path], list[str]]:
-    """Write one part's bundle files; the files and the names of the visible checks kept for grading."""
+                       secrets: set[str]) -> tuple[list[Path], list[KeptBack]]:
+    """Write one assignment's bundle files; the files and the visible checks kept for grading."""
     released, withheld, tensors = [], [], {}
     for check in assignment.checks:
         if check.visibility != Visibility.VISIBLE:
@@ -108,11 +116,11 @@ def release_assignment(assignment: Assignment, folder: Path, *, seed: int, data_
             withheld.append({"name": check.name, "points": check.points, "reason": str(why)})
     written = write_part(folder, assignment.name, assignment.title, released, tensors,
                          [{"name": w["name"], "points": w["points"]} for w in withheld])
-    return written, [f"{assignment.name}/{w['name']}: {w['reason']}" for w in withheld]
+    return written, [KeptBack(assignment.name, w["name"], w["reason"]) for w in withheld]
 
 
 def write_release(course: Course, out: Path, *, seed: int = 0, force: bool = False,
-                  names: list[str] | None = None) -> tuple[list[Path], list[str]]:
+                  names: list[str] | None = None) -> tuple[list[Path], list[KeptBack]]:
     """Write the student release into `out`: notebooks, README, self-check bundle; (files, checks kept back)."""
     out = Path(out)
     present = [path for path in out.iterdir() if path.name not in KEPT] if out.exists() else []

