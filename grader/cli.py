@@ -229,19 +229,43 @@ def _report_one(number: int, total: int, result) -> None:
 
 @app.command()
 def site(
-    out: Path = typer.Option(Path("site"), help="Folder to write the site into."),
+    out: Path = typer.Option(Path("_site"), help="Folder to build the site into (git-ignored)."),
+    source: Optional[Path] = typer.Option(None, help="The site's source folder (site.toml, landing.md, "
+                                          "submit.md); default: course.toml's site source, else the course's site/."),
     results: Optional[Path] = typer.Option(None, help="A `grader check --out` folder (or its results.json): "
                                            "adds every report and the class summary."),
     assignments: Optional[Path] = typer.Option(None, help="Folder of parts (<part>/<part>.ipynb, checks.py, "
                                                "README.md); default: the course's assignments folder."),
+    pages_workflow: Optional[Path] = typer.Option(None, "--pages-workflow", metavar="DIR",
+                                                  help="Instead of building, write DIR/.github/workflows/pages.yml: "
+                                                       "a workflow that builds this site and publishes it on "
+                                                       "GitHub Pages (DIR: the repository holding the course)."),
+    branch: str = typer.Option("main", help="With --pages-workflow: the branch whose pushes publish the site."),
+    package: str = typer.Option(".", help="With --pages-workflow: what the workflow's `pip install` installs "
+                                "grader from (. is the repository itself)."),
+    force: bool = typer.Option(False, help="With --pages-workflow: replace an existing workflow."),
 ) -> None:
-    """Build the course's static site: a landing page with each part's notebook, plus reports when given results."""
+    """Build the course's static site from its source: a landing page with each part's notebook, plus reports
+    when given results; or, with --pages-workflow, write a GitHub Pages workflow that builds and publishes it."""
     from grader.site import build_site
 
     course = current_course()
     course.on_path()
+    if pages_workflow is not None:
+        from grader.pages import write_workflow
+
+        if results is not None:
+            fail("--pages-workflow publishes the landing page and notebooks only; students' results stay off "
+                 "the public site (build them locally with --results)")
+        try:
+            path = write_workflow(pages_workflow, course, force=force, branch=branch, package=package)
+        except GraderError as error:
+            fail(error)
+        print(f"wrote {path}; in the repository's Settings → Pages, set Source to GitHub Actions")
+        return
     try:
-        written = build_site(out_dir=out, assignments_dir=assignments or course.assignments_dir, results=results)
+        written = build_site(out_dir=out, assignments_dir=assignments or course.assignments_dir, results=results,
+                             source=source or course.site_dir)
     except GraderError as error:
         fail(error)
     print(f"wrote {len(written)} files; open {out / 'index.html'}")

@@ -23,6 +23,9 @@
     cache = { path = "~/.mydata/data", key = "mydata-v1" }
     setup = [{ name = "Prepare the data", run = "grader data" }]
 
+    [site]                           # optional: the course site's source folder (site.toml, landing text)
+    source = "site"                  # default: site/ when the course has one
+
 Relative paths are relative to the folder holding `course.toml`; that folder is put on `sys.path` of
 the grading process (never of a student's kernel), so `checks.py` can import the course's packages.
 """
@@ -46,6 +49,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 COURSE_FILE = "course.toml"
 COURSE_ENV = "GRADER_COURSE"
+SITE_FOLDER = "site"
 
 
 class CourseError(GraderError, ValueError):
@@ -89,6 +93,7 @@ class Course:
     commands: dict[str, str] = field(default_factory=dict)
     ci: CISetup = CISetup()
     env: dict[str, str] = field(default_factory=dict)
+    site_dir: Path | None = None  # the site's source: [site] source, else site/ when present; None: no source
 
     @cached_property
     def assignments(self) -> dict[str, Assignment]:
@@ -138,6 +143,13 @@ class Course:
             verify(self.data_dir)
 
 
+def _site_dir(root: Path, site: dict[str, Any]) -> Path | None:
+    """The site's source folder: [site] source, else site/ when the course has one."""
+    if "source" in site:
+        return root / site["source"]
+    return root / SITE_FOLDER if (root / SITE_FOLDER).is_dir() else None
+
+
 def find_course_root(start: Path) -> Path | None:
     """The nearest folder at or above `start` holding a course.toml."""
     start = start.resolve()
@@ -181,7 +193,8 @@ def load_course(course: Path | str | None = None) -> Course:
                           verify=data.get("verify", "")),
             commands={str(name): str(target) for name, target in table.get("commands", {}).items()},
             ci=CISetup(cache=dict(ci.get("cache", {})), setup=tuple(dict(step) for step in ci.get("setup", ()))),
-            env={str(name): str(value) for name, value in table.get("kernel", {}).get("env", {}).items()})
+            env={str(name): str(value) for name, value in table.get("kernel", {}).get("env", {}).items()},
+            site_dir=_site_dir(root, table.get("site", {})))
     except (TypeError, ValueError, AttributeError) as error:
         raise CourseError(f"{path} is malformed: {error}") from None
     if not loaded.assignments_dir.is_dir():

@@ -1,4 +1,17 @@
-"""`grader site`: the course's static site: a landing page with each part's notebook, plus reports when graded."""
+"""`grader site`: the course's static site: a landing page with each part's notebook, plus reports when graded.
+
+The site is built from a source folder (`site/` in the course, or course.toml `[site] source`) into a
+build folder (`_site/` by default, git-ignored). The source holds `site.toml` and Markdown texts:
+
+    title = "My course"          # required: the page's title
+    term = "Spring term"         # optional: shown beside the title
+    landing = "landing.md"       # optional (this default is used when the file exists): text above the parts
+    submit = "submit.md"         # optional (likewise): the "How to submit" section below the parts
+
+Markdown is rendered without raw HTML (it is shown as text); `#` in landing.md becomes a section heading
+of the page (h2), and in submit.md a heading under "How to submit" (h3). Without a source folder the
+title and introduction come from the assignments README.
+"""
 from __future__ import annotations
 
 import re
@@ -7,12 +20,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from markupsafe import Markup
 
 from grader.exceptions import GraderError, ResultsUnreadable
 from grader.results import BatchResult
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 NOTEBOOKS_FOLDER = "notebooks"
 RESULTS_FOLDER = "results"
+SOURCE_FILE = "site.toml"
+DEFAULT_OUT = "_site"  # also where actions/upload-pages-artifact looks by default
+TEXTS = {"landing": ("landing.md", 2), "submit": ("submit.md", 3)}  # setting: default file, level of its `#`
+SETTINGS = ("title", "term", *TEXTS)
 QUESTION_TAG = re.compile(r"^q\d+$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
@@ -40,25 +63,99 @@ class Course:
     parts: list[PartPage]
 
 
-def build_site(*, out_dir: Path, assignments_dir: Path, results: Path | None = None) -> list[Path]:
-    """Write the landing page, copy each part's notebook, and (given `results`) the reports and class summary."""
+@dataclass(frozen=True)
+class SiteSource:
+    """What the site's source folder says: title, term, and the landing and submission texts as HTML."""
+
+    folder: Path
+    title: str
+    term: str = ""
+    landing: Markup | None = None
+    submit: Markup | None = None
+
+
+def build_site(*, out_dir: Path, assignments_dir: Path, results: Path | None = None,
+               source: Path | None = None) -> list[Path]:
+    """Write the landing page, copy each part's notebook, and (given `results`) the reports and class summary.
+
+    `source` is the site's source folder (see the module docstring); None builds from the assignments alone.
+    """
     from grader.emitters import html
     from grader.report import render_page
 
     assignments_dir = Path(assignments_dir)
     if not assignments_dir.is_dir():
         raise GraderError(f"assignments folder {assignments_dir} does not exist; pass --assignments DIR")
-    batch = read_results(results) if results is not None else None
     out_dir = Path(out_dir)
+    site = read_source(Path(source)) if source is not None else None
+    if site is not None and out_dir.resolve().is_relative_to(site.folder.resolve()):
+        raise GraderError(f"{out_dir} is inside the site's source folder {site.folder}; build somewhere else "
+                          f"(--out, default {DEFAULT_OUT})")
+    batch = read_results(results) if results is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     course = read_course(assignments_dir)
     written = copy_notebooks(assignments_dir, out_dir / NOTEBOOKS_FOLDER, course.parts)
     if batch is not None:
         written += html.emit(batch, out_dir=out_dir / RESULTS_FOLDER, home_href="../index.html")
     landing = out_dir / "index.html"
-    landing.write_text(render_page("landing.html.j2", course=course, batch=batch,
+    landing.write_text(render_page("landing.html.j2", course=course, site=site, batch=batch,
+                                   title=site.title if site else course.title, term=site.term if site else "",
                                    summary_href=f"{RESULTS_FOLDER}/index.html" if batch else None), encoding="utf-8")
     return [landing, *written]
+
+
+def read_source(folder: Path) -> SiteSource:
+    """The site's settings and texts from its source folder; a GraderError (one line) for anything amiss."""
+    settings_file = folder / SOURCE_FILE
+    if not folder.is_dir():
+        raise GraderError(f"the site's source folder {folder} does not exist (course.toml [site] source, or --source)")
+    if not settings_file.is_file():
+        built = " (it looks like a built site: move it away)" if (folder / "index.html").is_file() else ""
+        raise GraderError(f"{folder} has no {SOURCE_FILE}{built}; write one with at least title = \"...\"")
+    try:
+        settings = tomllib.loads(settings_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise GraderError(f"cannot read {settings_file}: {_one_line(error)}") from None
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise GraderError(f"{settings_file}: unknown setting {', '.join(unknown)} (known: {', '.join(SETTINGS)})")
+    wrong = [key for key in SETTINGS if key in settings and not isinstance(settings[key], str)]
+    if wrong:
+        raise GraderError(f"{settings_file}: {', '.join(wrong)} must be text (in quotes)")
+    title = settings.get("title", "").strip()
+    if not title:
+        raise GraderError(f"{settings_file} has no title; add a line such as title = \"My course\"")
+    texts = {key: _text(folder, settings, key) for key in TEXTS}
+    return SiteSource(folder, title, settings.get("term", "").strip(), **texts)
+
+
+def _text(folder: Path, settings: dict, key: str) -> Markup | None:
+    """One Markdown text named in site.toml (or found under its default name) as HTML; None when there is none."""
+    default, level = TEXTS[key]
+    path = folder / settings.get(key, default)
+    if key not in settings and not path.exists():
+        return None
+    try:
+        return markdown_html(path.read_text(encoding="utf-8"), top=level)
+    except (OSError, UnicodeDecodeError) as error:
+        raise GraderError(f"cannot read the {key} text {path} ({folder / SOURCE_FILE}): {_one_line(error)}") from None
+
+
+def markdown_html(text: str, *, top: int = 2) -> Markup:
+    """CommonMark (with tables) as HTML; raw HTML is shown as text; `#` becomes h`top`, `##` the level below."""
+    from markdown_it import MarkdownIt
+
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = parser.parse(text)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(int(token.tag[1]) + top - 1, 6)}"
+    return Markup(parser.renderer.render(tokens, parser.options, {}))
+
+
+def _one_line(error: Exception) -> str:
+    """An error's message on one line."""
+    return " ".join(str(error).split())
 
 
 def read_results(results: Path) -> BatchResult:
