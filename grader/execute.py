@@ -27,6 +27,10 @@ from grader.results import ExecutionProblem, Status
 from grader.sandbox import Jail
 
 TIMEOUT_ENAME = "CellTimeoutError"
+# ipykernel 7 fails a cell whose code ran but whose result could not be displayed (a `_repr_*_` raised, e.g.
+# graphviz without its `dot` program); no exception was raised, so the reply names None's type. Not a problem:
+# the code ran, IPython showed the plain-text form and the formatter's traceback as output.
+DISPLAY_ONLY_ENAME = "NoneType"
 SEED_CELLS = 1  # cells the grader runs before the student's first cell
 RESPONSIVE_SECONDS = 15
 SEAL_SECONDS = 60
@@ -201,7 +205,7 @@ def _run_cell(run: _Run, index: int, timeout: float) -> dict | None:
     except Exception as error:  # the notebook wrote into the kernel's own sockets: treat that kernel as gone
         raise _KernelGone(f"the kernel's messages were garbled ({type(error).__name__}: {error})") from error
     content = (run.reply or {}).get("content", {})
-    if content.get("status") != "error":
+    if content.get("status") != "error" or content.get("ename") == DISPLAY_ONLY_ENAME:
         return None
     if content.get("ename") == TIMEOUT_ENAME and not _responsive(run):
         raise _KernelGone("the kernel did not respond after a timed-out cell was interrupted")
