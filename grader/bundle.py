@@ -80,6 +80,7 @@ def decode_value(data: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def encode_comparison(compare: Comparison) -> dict[str, Any]:
     """A built-in comparison as {kind, options}; NotReleasable for course-defined kinds or callables in options."""
+    compare = compare.for_release() if hasattr(compare, "for_release") else compare
     if not dataclasses.is_dataclass(compare) or not type(compare).__module__.startswith("grader."):
         raise NotReleasable(f"comparison kind {compare.kind!r} is defined by the course, not the engine")
     return {"kind": compare.kind, "options": {f.name: _encode_option(getattr(compare, f.name))

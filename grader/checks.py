@@ -5,8 +5,8 @@ modules behind these names may move, this list stays.
 """
 from grader.answers import CodeAnswer, FreeText, TaggedCells, guarded
 from grader.cache import cached_json, file_fingerprint, source_fingerprint
-from grader.compare import (Accuracy, Each, Equal, LossDecreasing, Scalar, Tensor, as_number, as_tensor, comparison,
-                            describe)
+from grader.compare import (Accuracy, Each, Equal, Follows, LossDecreasing, Replayed, Scalar, Tensor, as_number,
+                            as_tensor, comparison, describe)
 from grader.comparison import Comparison, Context, Opaque, Outcome
 from grader.exceptions import GraderError
 from grader.manifest import MANIFEST_NAME, DataTampered, sha256, verify_manifest, write_manifest
@@ -20,7 +20,7 @@ __all__ = [
     "Assignment", "Check", "Visibility", "Fetch", "Value", "Call", "Script", "Cell", "TaggedCells", "guarded",
     # comparing
     "Comparison", "Context", "Outcome", "Opaque", "comparison", "Tensor", "Scalar", "Equal", "Accuracy",
-    "LossDecreasing", "Each", "FreeText", "CodeAnswer", "load_rubrics", "as_tensor", "as_number", "describe",
+    "LossDecreasing", "Each", "Follows", "Replayed", "FreeText", "CodeAnswer", "load_rubrics", "as_tensor", "as_number", "describe",
     # what a check may attach to its result
     "Figure", "Answer",
     # course helpers: errors, progress, caches, data manifests

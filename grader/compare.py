@@ -194,3 +194,60 @@ class Each(Comparison, kind="each"):
         facts = {label: o.diagnostics for label, o in zip(labels, outcomes)}
         return Outcome(fraction, "; ".join(wrong) if wrong else "all match the reference", facts,
                        [f for o in outcomes for f in o.figures])
+
+
+@dataclass(frozen=True)
+class Follows(Comparison, kind="follows"):
+    """A step judged alone: the student's value against the reference, else against the step redone on their own inputs.
+
+    The fetch gives `[value, *upstream]`: the value, then the student's own earlier values it was computed
+    from. When the value misses the reference, `step(*upstream)` (the reference step, run here, outside the
+    kernel) shows whether the step itself was right and the difference came from an earlier step, which
+    is charged by its own check. Without `step` (a self-check bundle) only the first comparison is made.
+    """
+
+    inner: Comparison
+    upstream: str
+    step: Callable[..., Any] | None = None
+
+    def judge(self, student: Any, expected: Any, ctx: Context) -> Outcome:
+        if not isinstance(student, (list, tuple)) or not student:
+            return self.inner.judge(student, expected, ctx)
+        value, upstream = student[0], list(student[1:])
+        outcome = self.inner.judge(value, expected, ctx)
+        if outcome.fraction >= 1 or self.step is None or not upstream:
+            return outcome
+        try:
+            redone = self.step(*upstream)
+        except Exception:  # upstream values of the wrong kind: the step cannot be redone on them
+            return outcome
+        if self.inner.judge(value, redone, ctx).fraction >= 1:
+            return Outcome(1.0, f"this step is right: your value is what it gives on your own {self.upstream}, "
+                                f"which differs from the reference and is charged by its own check",
+                           outcome.diagnostics, outcome.figures)
+        return outcome
+
+    def for_release(self) -> "Follows":
+        """What a self-check bundle carries: the first comparison only (the step is grader code)."""
+        return Follows(self.inner, self.upstream)
+
+
+@dataclass(frozen=True)
+class Replayed(Comparison, kind="replayed"):
+    """A value the probe recomputed by re-running the student's own statements on stand-in inputs (`replay`).
+
+    The fetch gives {"replayed": bool, "value": v}; `expected` is {"replayed": reference on the stand-ins,
+    "actual": the reference value}. Replayed values are judged against the first (earlier steps swapped for
+    the reference's, so only this step counts); a value no top-level statement computes, against the second.
+    """
+
+    inner: Comparison
+
+    def judge(self, student: Any, expected: Any, ctx: Context) -> Outcome:
+        if not isinstance(student, dict) or "value" not in student:
+            return Outcome(0.0, f"expected a replayed value, got {describe(student)}")
+        replayed = bool(student.get("replayed"))
+        outcome = self.inner.judge(student["value"], expected["replayed" if replayed else "actual"], ctx)
+        if replayed:
+            outcome.message = f"your statements re-run on fresh inputs, with the reference's earlier steps: {outcome.message}"
+        return outcome

@@ -96,6 +96,8 @@ def _missing(check: Check, part: str, names: tuple[str, ...], borrowed: dict[str
     if names[0] in borrowed:
         return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined in your notebook (the one in scope "
                                                     f"comes from {borrowed[names[0]]} via an import): write your own")
+    if not any(cell.cell_type == "code" and binds(cell.source, names[0]) for cell in cells):
+        return _result(check, part, Status.FAILED, f"not in this notebook: no cell defines `{names[0]}`")
     return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined")
 
 

@@ -94,7 +94,8 @@ def draw_inputs(job: Job) -> None:
     checks = {key: check for key, (_, check) in job.checks.items()}
     job.inputs = {key: generate_inputs(check, seed=job.inputs_seed ^ zlib.crc32(key.encode()))
                   for key, check in checks.items()}
-    job.plans = plan_probes(checks, job.inputs)
+    cells = tuple(cell.source for cell in job.notebook.cells if cell.cell_type == "code")
+    job.plans = plan_probes(checks, job.inputs, cells)
 
 
 def run_kernel(job: Job) -> None:

@@ -20,15 +20,17 @@ from grader.spec import Check
 
 @dataclass(frozen=True)
 class ProbePlan:
-    """One check's probe: its key, its check, and its generated inputs as bytes (empty when it has none)."""
+    """One check's probe: its key, its check, its generated inputs as bytes (empty when it has none), the code cells."""
 
     key: str
     check: Check
     inputs: bytes = b""
+    cells: tuple[str, ...] = ()  # the student's code cells, for probes that replay the student's own statements
 
     def request(self) -> dict[str, Any]:
         """The request header sent to the probe server."""
-        config = {"needs": list(self.check.fetch.needs()), "code": self.check.fetch.kernel_code()}
+        config = {"needs": list(self.check.fetch.needs()), "code": self.check.fetch.kernel_code(),
+                  "cells": list(self.cells)}
         return {"probe": self.key, "config": config, "timeout": self.check.timeout}
 
 
@@ -49,8 +51,9 @@ def generate_inputs(check: Check, *, seed: int) -> dict[str, Any]:
     return check.inputs(torch.Generator().manual_seed(seed))
 
 
-def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]]) -> list[ProbePlan]:
-    """A probe for every kernel-side check, by check key, its inputs serialised."""
+def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]],
+                cells: tuple[str, ...] = ()) -> list[ProbePlan]:
+    """A probe for every kernel-side check, by check key, its inputs serialised, with the student's code cells."""
     plans = []
     for key, check in checks.items():
         if check.fetch.kernel_code() is None:
@@ -60,7 +63,7 @@ def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]]) -> 
             buffer = io.BytesIO()
             torch.save(inputs[key], buffer)
             data = buffer.getvalue()
-        plans.append(ProbePlan(key, check, data))
+        plans.append(ProbePlan(key, check, data, cells))
     return plans
 
 

@@ -44,6 +44,97 @@ def swap(ns, **values):
                 ns[name] = value
 
 
+def statements(cells):
+    """The top-level statements of the student's code cells in notebook order, as ast nodes (unparsable cells skipped)."""
+    import ast
+
+    found = []
+    for text in cells:
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in str(text).splitlines())
+        try:
+            found += ast.parse(code).body
+        except (SyntaxError, ValueError):
+            continue
+    return found
+
+
+def _names(node, context):
+    """Plain names a statement stores (assignment targets) or loads."""
+    import ast
+
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, context)}
+
+
+def _assigned(node):
+    """Names a top-level assignment statement binds."""
+    import ast
+
+    if isinstance(node, ast.Assign):
+        return set().union(*(_names(target, ast.Store) for target in node.targets))
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        return _names(node.target, ast.Store)
+    return set()
+
+
+def replay(ns, cells, names, swaps):
+    """Re-run the student's last top-level assignments of `names`, with `swaps` standing in for earlier steps.
+
+    Assignments those statements read from are re-run too when they depend on a swapped name, so the
+    step is judged on the stand-ins alone. Returns {name: (value, replayed)}; a name no top-level
+    assignment binds keeps its current value, marked not replayed.
+    """
+    import ast
+
+    found = statements(cells)
+    stored = [_assigned(node) for node in found]
+    reads = [_names(node, ast.Load) for node in found]
+
+    def last(name, before):
+        return next((i for i in range(before - 1, -1, -1) if name in stored[i]), None)
+
+    tainted = {}
+
+    def depends(i):
+        if i not in tainted:
+            tainted[i] = False
+            sources = [last(name, i) for name in reads[i] - set(swaps)]
+            tainted[i] = bool(reads[i] & set(swaps)) or any(depends(j) for j in sources if j is not None)
+        return tainted[i]
+
+    chosen = set()
+
+    def choose(i):
+        if i in chosen:
+            return
+        chosen.add(i)
+        for name in reads[i] - set(swaps):
+            j = last(name, i)
+            if j is not None and depends(j):
+                choose(j)
+
+    targets = {name: last(name, len(found)) for name in names}
+    for index in targets.values():
+        if index is not None:
+            choose(index)
+    with swap(ns, **swaps):
+        for i in sorted(chosen):
+            exec(compile(ast.Module(body=[found[i]], type_ignores=[]), "<your notebook>", "exec"), ns)
+        return {name: (ns.get(name), targets[name] is not None) for name in names}
+
+
+def loop_calling(cells, function):
+    """The first top-level statement that calls `function` inside a loop or comprehension, as source; None if none."""
+    import ast
+
+    loops = (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)
+    for node in statements(cells):
+        for loop in (n for n in ast.walk(node) if isinstance(n, loops)):
+            if any(isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == function
+                   for call in ast.walk(loop)):
+                return ast.unparse(node)
+    return None
+
+
 def encode(value, tensors, depth=0):
     """Plain JSON for `value`, tensors moved into `tensors` (detached CPU plain tensors) by key."""
     import torch
@@ -90,7 +181,8 @@ def probe(ns, config, inputs):
     missing = [name for name in config["needs"] if name not in ns or name in borrowed]
     if missing:
         return {"missing": missing, "borrowed": borrowed}, {}
-    scope = {"ns": ns, "inputs": inputs, "swap": swap}
+    scope = {"ns": ns, "inputs": inputs, "swap": swap, "cells": list(config.get("cells", [])), "replay": replay,
+             "statements": statements, "loop_calling": loop_calling}
     try:
         import torch
 

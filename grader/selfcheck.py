@@ -71,13 +71,19 @@ def _run_one(check: Check, part: str, namespace: dict[str, Any], data_dir: Path,
         return CheckResult(name=check.name, part=part, score=0.0, max_score=check.points, status=Status.NOT_RUN,
                            message="checked only when the notebook is graded")
     inputs = inputs if inputs is not None else generate_inputs(check, seed=secrets.randbits(32))
-    config = {"needs": list(check.fetch.needs()), "code": check.fetch.kernel_code()}
+    config = {"needs": list(check.fetch.needs()), "code": check.fetch.kernel_code(), "cells": _history(namespace)}
     record, tensors = probe_runtime.probe(namespace, config, inputs)
     ctx = Context(inputs=inputs, data_dir=data_dir)
     result = judge(check, part, record_from(record, lambda: tensors), ctx, cells=[], problem_at=lambda index: None)
     if record.get("missing") and record["missing"][0] not in record.get("borrowed", {}):
         result.message = f"`{record['missing'][0]}` is not defined yet: run the cell that defines it. {check.hint}".strip()
     return result
+
+
+def _history(namespace: dict[str, Any]) -> list[str]:
+    """The code cells run so far in this kernel (IPython's input history), for checks that replay them."""
+    history = namespace.get("In")
+    return [text for text in history if isinstance(text, str)] if isinstance(history, list) else []
 
 
 def render(result: SubmissionResult) -> str:

@@ -53,7 +53,7 @@ class Fetch:
         return ()
 
     def kernel_code(self) -> str | None:
-        """Code run in the student's kernel with `ns` (their globals), `inputs`, `torch`, `swap`; None if not kernel-side."""
+        """Code run in the student's kernel (see `Script` for what it sees); None if not kernel-side."""
         return None
 
     def from_notebook(self, notebook: Any) -> Any:
@@ -95,7 +95,13 @@ class Call(Fetch):
 
 @dataclass(frozen=True)
 class Script(Fetch):
-    """Grader-written code run in the kernel: it sees `ns`, `inputs`, `torch`, `swap(ns, **names)` and sets `result`."""
+    """Grader-written code run in the kernel, setting `result`.
+
+    It sees `ns` (the student's globals), `inputs`, `torch`, `swap(ns, **names)`, `cells` (the student's
+    code cells as text), `statements(cells)` (their top-level ast statements), `replay(ns, cells, names,
+    swaps)` (re-run the student's own assignments of `names` with `swaps` standing in for earlier steps)
+    and `loop_calling(cells, function)` (the first top-level loop that calls `function`, as source).
+    """
 
     code: str
     requires: tuple[str, ...] = ()

@@ -3,7 +3,8 @@ from functools import lru_cache
 
 import torch
 
-from grader.checks import Accuracy, Assignment, Check, Each, Equal, Figure, Scalar, Script, Tensor, Value, cached_json
+from grader.checks import (Accuracy, Assignment, Check, Each, Equal, Figure, Replayed, Scalar, Script, Tensor, Value,
+                           cached_json)
 from reference import full_mnist as ref
 from reference.check_support import data_key
 
@@ -14,6 +15,15 @@ for x, y in ((ns['train_x'], ns['train_y']), (ns['test_x'], ns['test_y'])):
     result += [list(x.shape), float(x.double().sum()), y.detach().cpu().long().bincount(minlength=10)]
 """
 STATE = "result = {{name: value for name, value in ns[{name!r}].state_dict().items()}}"
+
+# The student's own nearest-mean statements, re-run on stand-in test images and class means, so that the
+# pixel-similarity step is judged apart from the means (checked by class_means) and the loaded data.
+PIXEL = """
+values = replay(ns, cells, ['pixel_accuracy'], {'means': inputs['means'].clone(), 'test_x': inputs['x'].clone(),
+                                                'test_y': inputs['y'].clone()})
+value, replayed = values['pixel_accuracy']
+result = {'replayed': replayed, 'value': value}
+"""
 
 
 @lru_cache(maxsize=1)
@@ -75,8 +85,14 @@ ASSIGNMENT = Assignment(name="full_mnist", title="All ten digits", cell_timeout=
     Check("class_means", points=2, fetch=Value("means"), compare=Tensor(atol=1e-5),
           expected=lambda ctx: ref.class_means(data(ctx.data_dir).train_x, data(ctx.data_dir).train_y),
           hint="means[d] is the mean training image of digit d (10 rows of 784)"),
-    Check("pixel_accuracy", points=2, fetch=Value("pixel_accuracy"), compare=Scalar(atol=2e-4),
-          expected=lambda ctx: ref.pixel_similarity(data(ctx.data_dir)).accuracy,
+    Check("pixel_accuracy", points=2, fetch=Script(PIXEL, requires=("pixel_accuracy",)),
+          compare=Replayed(Scalar(atol=2e-4)),
+          inputs=lambda gen: {"x": torch.rand(300, 28 * 28, generator=gen),
+                              "y": torch.randint(0, 10, (300,), generator=gen),
+                              "means": torch.rand(10, 28 * 28, generator=gen)},
+          expected=lambda ctx: {"replayed": ref.accuracy(ref.nearest_mean(ctx.inputs["x"], ctx.inputs["means"]),
+                                                         ctx.inputs["y"]),
+                                "actual": ref.pixel_similarity(data(ctx.data_dir)).accuracy},
           hint="Predict the digit whose mean image is nearest (mean absolute difference) and compare with test_y"),
     Check("linear_accuracy", points=2, fetch=Script(STATE.format(name="linear_model"), requires=("linear_model",)),
           compare=Accuracy(sigmas=3, min_std=0.005, chance=0.8, measure=test_accuracy),

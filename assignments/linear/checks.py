@@ -16,6 +16,15 @@ result = [ns['train_x'], ns['train_y'], torch.tensor(list(y.shape)), x[is_3].mea
           x[is_3].sum(-1).sort().values, x[~is_3].sum(-1).sort().values]
 """
 
+# The chapter's loss and accuracy call `.sigmoid()`; a student's may call their own `sigmoid`, swapped here.
+WITH_SIGMOID = """
+def ref_sigmoid(x):
+    return 1 / (1 + torch.exp(-x))
+
+with swap(ns, sigmoid=ref_sigmoid):
+    result = ns[{name!r}](*(inputs[key].clone() for key in {keys!r}))
+"""
+
 INIT_PARAMS = """
 torch.manual_seed(int(inputs['seed']))
 made = ns['init_params']((6, 2), 0.5)
@@ -146,12 +155,14 @@ ASSIGNMENT = Assignment(name="linear", title="A linear model trained by SGD", ce
     Check("sigmoid", points=1, fetch=Call("sigmoid", "x"), compare=Tensor(rtol=1e-5, atol=1e-6),
           inputs=lambda gen: {"x": torch.randn(50, generator=gen) * 4}, expected=lambda ctx: ref.sigmoid(ctx.inputs["x"]),
           hint="sigmoid(x) = 1 / (1 + exp(-x))"),
-    Check("mnist_loss", points=3, fetch=Call("mnist_loss", "predictions", "targets"), compare=Scalar(rtol=1e-5),
+    Check("mnist_loss", points=3, fetch=Script(WITH_SIGMOID.format(name="mnist_loss", keys=("predictions", "targets")),
+                                               requires=("mnist_loss",)), compare=Scalar(rtol=1e-5),
           inputs=lambda gen: {"predictions": torch.randn(16, 1, generator=gen) * 3,
                               "targets": torch.randint(0, 2, (16, 1), generator=gen)},
           expected=lambda ctx: ref.mnist_loss(ctx.inputs["predictions"], ctx.inputs["targets"]),
           hint="Apply sigmoid to the raw predictions first, then take torch.where(targets==1, 1-p, p).mean()"),
-    Check("batch_accuracy", points=2, fetch=Call("batch_accuracy", "x", "y"), compare=Scalar(atol=1e-6),
+    Check("batch_accuracy", points=2, fetch=Script(WITH_SIGMOID.format(name="batch_accuracy", keys=("x", "y")),
+                                                   requires=("batch_accuracy",)), compare=Scalar(atol=1e-6),
           inputs=lambda gen: {"x": torch.randn(32, 1, generator=gen), "y": torch.randint(0, 2, (32, 1), generator=gen)},
           expected=lambda ctx: ref.batch_accuracy(ctx.inputs["x"], ctx.inputs["y"]),
           hint="A prediction is a 3 when its sigmoid is above 0.5; accuracy is the mean of correct ones"),

@@ -1,15 +1,61 @@
-"""Checks for `sgd`: autograd on x², the quadratic model, mse, one SGD step, and a falling loss."""
+"""Checks for `sgd`: autograd on x², the quadratic model, mse, one SGD step, and a loop that makes the loss fall.
+
+apply_step runs with the reference model and loss in place of the student's `f` and `mse`, and the loop
+with the reference step, so that each mistake costs the one check of the step that holds it.
+"""
 import torch
 
 from grader.checks import Assignment, Call, Check, Figure, LossDecreasing, Scalar, Script, Tensor, Value
 from reference import sgd as ref
 
-APPLY_STEP = """
+# The reference model and loss, so that apply_step (and the loop that repeats it) is judged on its own.
+REF_PIECES = """
+import inspect
+
+def ref_f(t, params):
+    a, b, c = params
+    return a * (t ** 2) + (b * t) + c
+
+def ref_mse(preds, targets):
+    return ((preds - targets) ** 2).mean()
+
+def quietly(step):
+    # the book's apply_step(params, False), or apply_step(params) when it takes params alone
+    takes = len(inspect.signature(step).parameters)
+    return (lambda params: step(params, False)) if takes >= 2 else step
+
+pieces = dict(time=inputs['time'].clone(), speed=inputs['speed'].clone(), lr=1e-5, f=ref_f, mse=ref_mse)
+"""
+
+APPLY_STEP = REF_PIECES + """
 params = inputs['params'].clone().requires_grad_()
-with swap(ns, time=inputs['time'].clone(), speed=inputs['speed'].clone(), lr=1e-5):
+with swap(ns, **pieces):
+    step = quietly(ns['apply_step'])
     for _ in range(3):
-        ns['apply_step'](params, False)
+        step(params)
 result = params.detach()
+"""
+
+# The student's own loop (`for i in range(10): apply_step(params)`), re-run from fresh params with the
+# reference step, which keeps the loss of every step: the loop is what is judged here.
+LOSSES_FALL = REF_PIECES + """
+loop = loop_calling(cells, 'apply_step')
+if loop is None:
+    raise LookupError('no loop in this notebook repeats apply_step')
+losses = []
+
+def apply_step(params, *args, **kwargs):
+    preds = ref_f(pieces['time'], params)
+    loss = ref_mse(preds, pieces['speed'])
+    loss.backward()
+    params.data -= 1e-5 * params.grad.data
+    params.grad = None
+    losses.append(loss.item())
+    return preds
+
+with swap(ns, apply_step=apply_step, params=inputs['params'].clone().requires_grad_(), **pieces):
+    exec(loop, ns)
+result = losses
 """
 
 
@@ -29,7 +75,7 @@ def speeds(gen):
 
 
 def loss_curve(student, expected, ctx):
-    """Figure: the student's losses over the steps."""
+    """Figure: the losses over the steps of the student's loop."""
     return [Figure("curves", "loss at each step", {"x_label": "step", "y_label": "mse",
                                                    "series": {"yours": [float(v) for v in student]}})]
 
@@ -50,6 +96,6 @@ ASSIGNMENT = Assignment(name="sgd", title="Autograd and SGD", cell_timeout=300, 
     Check("apply_step", points=3, fetch=Script(APPLY_STEP, requires=("apply_step",)),
           compare=Tensor(rtol=1e-4, atol=1e-6), inputs=speeds, expected=stepped,
           hint="Each step: predict, loss, backward, params.data -= lr * grad, then reset the gradient"),
-    Check("losses_fall", points=1, fetch=Value("losses"), compare=LossDecreasing(), figures=loss_curve,
-          hint="Keep the loss of each of the 10 steps in a list `losses`"),
+    Check("losses_fall", points=1, fetch=Script(LOSSES_FALL, requires=("apply_step",)), compare=LossDecreasing(),
+          inputs=speeds, figures=loss_curve, hint="Repeat apply_step in a loop, e.g. for i in range(10): apply_step(params)"),
 ))
