@@ -46,6 +46,8 @@ def _judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *,
         blocked = _blocking_problem(name, cells, problem_at) if name else None
         if blocked is not None:
             return _result(check, part, Status.NOT_RUN, _not_run_message(name, *blocked))
+        if record.error["ename"] == "NeverRan":  # the probe found the student's work in a cell that never ran
+            return _result(check, part, Status.NOT_RUN, f"not run: {record.error['evalue']}")
         return _result(check, part, Status.FAILED, f"raised {record.error['ename']}: {record.error['evalue']}",
                        diagnostics={"traceback": record.error.get("traceback", "")})
     return _compared(check, part, record.value, ctx)

@@ -44,6 +44,10 @@ def swap(ns, **values):
                 ns[name] = value
 
 
+class NeverRan(Exception):
+    """Raised by a probe whose subject is in a cell that never ran (it does not parse): the check is 'not run'."""
+
+
 def statements(cells):
     """The top-level statements of the student's code cells in notebook order, as ast nodes (unparsable cells skipped)."""
     import ast
@@ -182,7 +186,7 @@ def probe(ns, config, inputs):
     if missing:
         return {"missing": missing, "borrowed": borrowed}, {}
     scope = {"ns": ns, "inputs": inputs, "swap": swap, "cells": list(config.get("cells", [])), "replay": replay,
-             "statements": statements, "loop_calling": loop_calling}
+             "statements": statements, "loop_calling": loop_calling, "NeverRan": NeverRan}
     try:
         import torch
 

@@ -23,7 +23,7 @@ EXPECTED_LOST = {
     "gradients_never_zeroed": {"train_epoch": "failed", "trained_accuracy": "failed"},
     "hard_coded_accuracy": {"validate_epoch": "failed"},
     "missing_function": {"apply_step": "failed", "losses_fall": "failed"},  # `losses = []` ran, the loop then failed
-    "syntax_error_in_one_cell": {"losses_fall": "not_run"},
+    "syntax_error_in_one_cell": {"losses_fall": "not_run"},  # the loop's cell never ran
     "infinite_loop_in_one_cell": {},
     "cell_kills_kernel": {"apply_step": "not_run", "losses_fall": "not_run"},
     "monkeypatches_allclose_and_grader": {"mse": "failed"},

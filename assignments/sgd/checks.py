@@ -41,6 +41,8 @@ result = params.detach()
 LOSSES_FALL = REF_PIECES + """
 loop = loop_calling(cells, 'apply_step')
 if loop is None:
+    for text in [text for text in cells if 'apply_step' in text and not statements([text])]:
+        raise NeverRan(f"the cell starting {text.strip().splitlines()[0]!r} does not parse, so it never ran")
     raise LookupError('no loop in this notebook repeats apply_step')
 losses = []
 
