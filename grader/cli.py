@@ -131,8 +131,9 @@ def _format_names() -> list[str]:
 
 
 @app.command(epilog="Exit codes: 0 every submission was graded (whatever its score); 3 at least one submission "
-                    "could not be graded (not a notebook, unknown assignment, kernel would not start); 2 usage "
-                    "error (bad option, no notebooks found). results.json is described in docs/results.md.")
+                    "could not be graded (notebook not found, not a notebook, unknown assignment, kernel would not "
+                    "start); 2 usage error (bad option, a folder with no notebooks). results.json is described in "
+                    "docs/results.md.")
 def check(
     paths: list[Path] = typer.Argument(..., help="Notebooks or folders (searched recursively). Layouts: "
                                        "DIR/<student>/<assignment>.ipynb or DIR/<student>.ipynb."),

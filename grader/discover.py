@@ -31,9 +31,7 @@ def find_submissions(paths: list[Path], *, known_names: set[str] = frozenset()) 
     found: list[SubmissionFile] = []
     for root in paths:
         root = Path(root)
-        if not root.exists():
-            raise GraderError(f"{root} does not exist")
-        if root.is_file():
+        if root.is_file() or not root.exists():  # a path that is not there is graded as a notebook not found
             stem = root.stem.lower()
             found.append(SubmissionFile(root, root.resolve().parent.name if stem in known_names else root.stem))
             continue
@@ -71,7 +69,11 @@ def known_names(assignments: dict[str, Assignment]) -> set[str]:
 
 
 def identify(metadata_assignment: object, stem: str, assignments: dict[str, Assignment]) -> tuple[str, list[Assignment]]:
-    """(assignment name, parts to grade) from notebook metadata `grader.assignment`, else from the file name."""
+    """(assignment name, parts to grade) from notebook metadata `grader.assignment`, else from the file name.
+
+    The file name may be the part's name (`baseline`), a name a part also matches (`04_mnist_basics`), or
+    contain exactly one of them as a word (`alice_baseline`, `Copy of baseline (1)`, `sgd2`).
+    """
     if metadata_assignment:
         name = str(metadata_assignment)
         if name not in assignments:
@@ -84,9 +86,20 @@ def identify(metadata_assignment: object, stem: str, assignments: dict[str, Assi
     also = [a for a in assignments.values() if stem in (m.lower() for m in a.also_matches)]
     if also:
         return stem, also
-    suffixed = [part for part in assignments if re.search(rf"(^|[^a-z0-9]){re.escape(part)}$", stem)]
-    if len(suffixed) == 1:
-        return suffixed[0], [assignments[suffixed[0]]]
-    raise UnknownAssignment(f"cannot tell which assignment this is: set notebook metadata "
-                            f"{{\"grader\": {{\"assignment\": \"<part>\"}}}} or name the file <part>.ipynb "
-                            f"(parts: {', '.join(sorted(assignments))})")
+    named = _names_in(stem, assignments)
+    if len(named) == 1:
+        return identify(None, named[0], assignments)
+    names = sorted(known_names(assignments))
+    found = f" (it names {' and '.join(named)})" if named else ""
+    raise UnknownAssignment(f"cannot tell which assignment this is{found}: name the file after its part "
+                            f"({', '.join(f'{n}.ipynb' for n in names)}) or set notebook metadata "
+                            f"{{\"grader\": {{\"assignment\": \"<part>\"}}}} (parts: {', '.join(sorted(assignments))})")
+
+
+def _names_in(stem: str, assignments: dict[str, Assignment]) -> list[str]:
+    """Known names (parts, `also_matches`) found in a file name as words (not inside a longer word or a longer name)."""
+    spans = [(match.start(), match.end(), name) for name in known_names(assignments)
+             for match in re.finditer(rf"(?<![a-z]){re.escape(name)}(?![a-z])", stem)]
+    outer = [(start, end, name) for start, end, name in spans
+             if not any(s <= start and end <= e and (s, e) != (start, end) for s, e, _ in spans)]
+    return sorted({name for _, _, name in outer})

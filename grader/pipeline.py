@@ -20,7 +20,7 @@ import nbformat
 from grader.comparison import Context
 from grader.course import Course
 from grader.discover import SubmissionFile, find_submissions, identify, known_names
-from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError
+from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError, UnknownAssignment
 from grader.results import BatchResult, SubmissionResult
 from grader.sandbox import Jail, Limits, require_readable, require_sandbox
 from grader.spec import Assignment, Check
@@ -62,21 +62,69 @@ class Job:
 
 
 def read_notebook(job: Job) -> None:
-    """Read and validate the file as a Jupyter notebook."""
+    """Read and validate the file as a Jupyter notebook (cells given ids where its format wants them).
+
+    A file that cannot be read still gets its part, when the file name tells it, so that its result
+    shows 0 of that part's points.
+    """
     try:
-        document = json.loads(job.file.path.read_text())
+        job.notebook = load_notebook(job.file.path)
+    except SubmissionError:
+        try:
+            job.assignment, job.parts = identify(None, job.file.path.stem, job.assignments)
+        except UnknownAssignment:
+            pass
+        raise
+
+
+def load_notebook(path: Path) -> nbformat.NotebookNode:
+    """The notebook at `path`, validated, as nbformat version 4; NotANotebook (or not found) with the reason."""
+    if not path.exists():
+        raise SubmissionError(f"notebook not found: {path} (no such file or folder)")
+    try:
+        document = json.loads(path.read_text())
     except UnicodeDecodeError:
         raise NotANotebook("not a notebook: the file is not UTF-8 text") from None
     except ValueError as error:
         raise NotANotebook(f"not a notebook: malformed JSON ({error})") from None
     if not isinstance(document, dict) or "cells" not in document or "nbformat" not in document:
         raise NotANotebook("not a notebook: the JSON has no 'cells' and 'nbformat' (is this a Jupyter notebook?)")
+    if document["nbformat"] not in nbformat.versions or isinstance(document["nbformat"], bool):
+        raise NotANotebook(f"not a notebook: nbformat {document['nbformat']!r} is not a notebook format version "
+                           f"(known: {', '.join(map(str, sorted(nbformat.versions)))})")
     try:
-        notebook = nbformat.reads(json.dumps(document), as_version=4)
+        notebook = nbformat.reader.reads(json.dumps(with_cell_ids(document)))  # validated here, not logged as reads() does
         nbformat.validate(notebook)
-    except (nbformat.ValidationError, KeyError, AttributeError, TypeError, ValueError) as error:
-        raise NotANotebook(f"not a notebook: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
-    job.notebook = notebook
+        notebook = nbformat.convert(notebook, 4)
+        nbformat.validate(notebook)
+    except Exception as error:  # whatever nbformat makes of a malformed document
+        first = (str(error).splitlines() or [""])[0][:200]
+        raise NotANotebook(f"not a notebook: {type(error).__name__}: {first}".rstrip(": ")) from None
+    return notebook
+
+
+def with_cell_ids(document: dict) -> dict:
+    """The notebook document with a unique `id` on every cell, as nbformat 4.5 and later want (no library warning).
+
+    Cells that lack an id (notebooks written by older tools) or repeat one get `cell-<index>`; others keep theirs.
+    """
+    cells, minor = document.get("cells"), document.get("nbformat_minor", 0)
+    if not isinstance(minor, int) or (document.get("nbformat"), minor) < (4, 5) or not isinstance(cells, list):
+        return document
+    taken = {cell.get("id") for cell in cells if isinstance(cell, dict)}
+    seen: set = set()
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            continue
+        if not isinstance(cell.get("id"), str) or cell["id"] in seen:
+            fresh, number = f"cell-{index}", 0
+            while fresh in taken:
+                number += 1
+                fresh = f"cell-{index}-{number}"
+            cell["id"] = fresh
+            taken.add(fresh)
+        seen.add(cell["id"])
+    return document
 
 
 def identify_assignment(job: Job) -> None:
@@ -185,7 +233,12 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
           notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(),
           on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
-    """Grade every notebook under `paths` for `course`; one result per submission, in the order found."""
+    """Grade every notebook under `paths` for `course`; one result per submission, in the order found.
+
+    A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
+    """
+    from grader.causes import attribute_causes
+
     assignments = course.assignments
     if not assignments:
         raise GraderError(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
@@ -203,7 +256,9 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     for number, file in enumerate(files, 1):
         if on_start:
             on_start(number, len(files), file)
-        batch.submissions.append(grade_file(file, options=options, assignments=assignments))
+        result = grade_file(file, options=options, assignments=assignments)
+        attribute_causes(result.problems)
+        batch.submissions.append(result)
         if on_result:
             on_result(number, len(files), batch.submissions[-1])
     return batch

@@ -170,7 +170,7 @@ def render_page(template: str, **context: Any) -> str:
 def render_submission(submission: SubmissionResult, *, summary_href: str | None) -> str:
     """The report page of one submission (`summary_href`: link back to the class summary, if any)."""
     return render_page("report.html.j2", submission=submission, parts=part_views(submission),
-                       problems=submission.problems, summary_href=summary_href)
+                       problem_groups=submission.problem_groups, summary_href=summary_href)
 
 
 def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: str | None = None) -> str:

@@ -101,6 +101,64 @@ class ExecutionProblem:
     ename: str
     evalue: str
     traceback: str = ""
+    caused_by: int | None = None  # cell index of the earlier failed cell this one follows from (see grader.causes)
+
+    @property
+    def cell_number(self) -> int | None:
+        """The cell as messages count it (from 1)."""
+        return None if self.cell_index is None else self.cell_index + 1
+
+    @property
+    def where(self) -> str:
+        """`cell 3` (counted from 1), or `the notebook` for a problem not tied to a cell."""
+        return f"cell {self.cell_number}" if self.cell_number is not None else "the notebook"
+
+    @property
+    def headline(self) -> str:
+        """`cell 3: NameError: name 'x' is not defined`."""
+        return f"{self.where}: {self.ename}: {self.evalue}".rstrip(": ")
+
+
+@dataclass(frozen=True)
+class ProblemGroup:
+    """Problems reported once: the cells that failed one way (causes), and later cells that failed because of them."""
+
+    causes: list[ExecutionProblem]
+    followers: list[ExecutionProblem]
+
+    @property
+    def problem(self) -> ExecutionProblem:
+        """The first cell that failed this way."""
+        return self.causes[0]
+
+    @property
+    def cell_numbers(self) -> list[int]:
+        """The causes' cells, counted from 1."""
+        return [p.cell_number for p in self.causes if p.cell_number is not None]
+
+    @property
+    def where(self) -> str:
+        """`cell 3`, `cells 1, 2` (every cell that failed this way), or `the notebook`."""
+        numbers = self.cell_numbers
+        return f"cells {', '.join(map(str, numbers))}" if len(numbers) > 1 else self.problem.where
+
+    @property
+    def headline(self) -> str:
+        """`cells 1, 2: ModuleNotFoundError: No module named 'x'`: the error once, with every cell that raised it."""
+        return f"{self.where}: {self.problem.ename}: {self.problem.evalue}".rstrip(": ")
+
+    @property
+    def consequence(self) -> str:
+        """`3 later cells failed because of it` ('' when none did)."""
+        count = len(self.followers)
+        if not count:
+            return ""
+        return f"{count} later cell{'s' * (count != 1)} failed because of {'it' if len(self.causes) == 1 else 'them'}"
+
+    @property
+    def summary(self) -> str:
+        """The headline and, when cells followed from it, how many."""
+        return f"{self.headline} — {self.consequence}" if self.followers else self.headline
 
 
 @dataclass
@@ -145,6 +203,26 @@ class SubmissionResult:
     def status(self) -> str:
         """'graded' when checks ran (whatever the score), 'error' when the submission could not be graded."""
         return "error" if self.error is not None else "graded"
+
+    @property
+    def problem_groups(self) -> list[ProblemGroup]:
+        """Each cause of execution problems once, with the later cells that failed because of it (`caused_by`).
+
+        Cells that failed the same way (kind, error and message) share one group. Groups that later
+        cells followed from come first, then the independent errors, each in cell order.
+        """
+        groups: dict[tuple[str, str, str], ProblemGroup] = {}
+        by_cell: dict[int, ProblemGroup] = {}
+        for problem in sorted(self.problems, key=_cell_order):
+            if problem.caused_by is not None and problem.caused_by in by_cell:
+                by_cell[problem.caused_by].followers.append(problem)
+                continue
+            group = groups.setdefault((problem.kind, problem.ename, problem.evalue), ProblemGroup([], []))
+            group.causes.append(problem)
+            if problem.cell_index is not None:
+                by_cell[problem.cell_index] = group
+        ordered = list(groups.values())
+        return [g for g in ordered if g.followers] + [g for g in ordered if not g.followers]
 
     @property
     def parts(self) -> dict[str, tuple[float, float]]:
@@ -212,6 +290,11 @@ class BatchResult:
     def read_json(cls, path: Path) -> "BatchResult":
         """Read a `results.json` written by `write_json`."""
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _cell_order(problem: ExecutionProblem) -> tuple[bool, int]:
+    """Problems in cell order, those not tied to a cell last."""
+    return problem.cell_index is None, problem.cell_index or 0
 
 
 def _plain(value: Any) -> Any:

@@ -103,6 +103,46 @@ def test_monkeypatching_the_kernel_gains_nothing(graded):
     assert lost(submission) == {"double": "failed", "answer": "failed"}
 
 
+def test_setup_cell_failure_is_the_cause_of_the_name_errors_after_it(graded):
+    submission = graded[0]["setup_cell_fails_later_cells_follow"]
+    assert lost(submission) == {"answer": "not_run", "later": "not_run"}
+    assert [(p["cell_index"], p["ename"], p["caused_by"]) for p in submission["problems"]] == [
+        (1, "ModuleNotFoundError", None), (2, "NameError", 1), (3, "NameError", 1), (4, "NameError", 1),
+        (6, "IndexError", None)]  # 3 follows through 2 (`helper`), 4 from the star import that never ran
+
+
+def test_check_reports_a_failed_setup_cell_once_in_terminal_json_and_html(fixture_course, tmp_path):
+    import nbformat
+    from report_fixtures import element_by_id, parse_page
+
+    setup = fixture_course / "submissions" / "setup_cell_fails_later_cells_follow.ipynb"
+    without_ids = nbformat.read(fixture_course / "submissions" / "all_correct.ipynb", as_version=4)
+    for cell in without_ids.cells:
+        del cell["id"]  # as older tools write them: nbformat warns about these unless the grader gives them ids
+    (tmp_path / "ben").mkdir()
+    (tmp_path / "ben" / "tiny.ipynb").write_text(json.dumps(without_ids))
+    out = tmp_path / "out"
+    done = run_grader("check", str(setup), str(tmp_path / "ben" / "tiny.ipynb"), "--out", str(out), "--timeout", "5")
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr
+    listed = [line.strip() for line in done.stdout.splitlines() if line.startswith("  error in ")]
+    assert listed == ["error in cell 2: ModuleNotFoundError: No module named 'not_a_package_xyz' — 3 later cells "
+                      "failed because of it", "error in cell 7: IndexError: list index out of range"]
+    assert "cell 2: ModuleNotFoundError (+3 later); cell 7: IndexError" in done.stdout
+    [submission, ben] = json.loads((out / "results.json").read_text())["submissions"]
+    assert [p["caused_by"] for p in submission["problems"]] == [None, 1, 1, 1, None]
+    assert ben["score"] == ben["max_score"] == 6
+    report = next((out / "reports").glob("setup-cell-fails-later-cells-follow*.html")).read_text(encoding="utf-8")
+    elements = parse_page(report)
+    cause = element_by_id(elements, "problem-cell-2").text
+    assert "error in cell 2: ModuleNotFoundError" in cause and "3 later cells failed because of it" in cause
+    assert "cell 3: NameError: name 'not_a_package_xyz' is not defined" in cause  # listed under its cause
+    assert "cell 5: NameError: name 'tool' is not defined" in cause
+    assert "list index out of range" in element_by_id(elements, "problem-cell-7").text
+    assert [e.attrs["id"] for e in elements if e.tag == "article" and "problem" in e.attrs.get("class", "")] == [
+        "problem-cell-2", "problem-cell-7"]
+
+
 def test_warnings_and_stderr_are_not_failures(graded):
     submission = graded[0]["warnings_and_stderr"]
     assert lost(submission) == {} and submission["problems"] == []

@@ -113,6 +113,39 @@ def test_assignment_from_metadata_then_file_name():
         identify("chapter99", "baseline", assignments)
 
 
+def test_a_renamed_notebook_is_known_by_the_part_its_name_contains():
+    assignments = load_course(REPO).assignments
+    for stem in ("Copy of baseline (1)", "baseline2", "alice-baseline-final", "BASELINE copy"):
+        assert identify(None, stem, assignments)[0] == "baseline", stem
+    name, parts = identify(None, "Copy of 04_mnist_basics", assignments)
+    assert name == "04_mnist_basics" and len(parts) == 4
+    assert identify(None, "full_mnist (2)", assignments)[0] == "full_mnist"
+    for stem, message in [("my_work", "name the file after its part"), ("baselines", "baseline.ipynb"),
+                          ("sgd then linear", "it names linear and sgd")]:
+        with pytest.raises(UnknownAssignment, match=message):
+            identify(None, stem, assignments)
+
+
+def test_cells_without_ids_get_unique_ones_and_no_library_warning(tmp_path):
+    import json
+    import warnings
+
+    from grader.pipeline import load_notebook, with_cell_ids
+
+    cell = {"cell_type": "code", "source": ["x = 1\n", "y = 2"], "metadata": {}, "outputs": [], "execution_count": None}
+    document = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        dict(cell), dict(cell, id="cell-1"), dict(cell, id="cell-1"), dict(cell, id="mine")]}
+    assert [c["id"] for c in with_cell_ids(json.loads(json.dumps(document)))["cells"]] == [
+        "cell-0", "cell-1", "cell-2", "mine"]
+    older = {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [dict(cell)]}
+    assert "id" not in with_cell_ids(older)["cells"][0]  # nbformat 4.4 has no cell ids
+    (tmp_path / "nb.ipynb").write_text(json.dumps(document))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        notebook = load_notebook(tmp_path / "nb.ipynb")
+    assert notebook.cells[0].source == "x = 1\ny = 2" and len({c.id for c in notebook.cells}) == 4
+
+
 def test_binds_finds_definitions_even_in_broken_cells():
     assert binds("def f(x): return x", "f") and binds("a, b = 1, 2", "b") and binds("import torch", "torch")
     assert binds("for i in range(3): pass", "i") and not binds("print(f)", "f")

@@ -93,12 +93,9 @@ def summary_line(submission: SubmissionResult) -> str:
 
 
 def problem_lines(submission: SubmissionResult) -> list[str]:
-    """One line per execution problem (error, timeout, dead kernel), naming the cell."""
-    lines = []
-    for problem in submission.problems:
-        where = f"cell {problem.cell_index}" if problem.cell_index is not None else "the notebook"
-        lines.append(f"{problem.kind} in {where}: {problem.ename}: {problem.evalue}".rstrip(": "))
-    return lines
+    """One line per cause of execution problems (error, timeout, dead kernel), naming its cells (from 1) and
+    how many later cells failed because of it; causes that others followed from first, then independent errors."""
+    return [f"{group.problem.kind.replace('_', ' ')} in {group.summary}" for group in submission.problem_groups]
 
 
 def ungradable_title(submission: SubmissionResult) -> str:

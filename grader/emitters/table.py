@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from grader.emitters.per_submission import problem_lines
 from grader.results import BatchResult, Status, SubmissionResult, Visibility
 
 STATUS_STYLE = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red", Status.NOT_RUN: "magenta"}
@@ -19,8 +22,18 @@ def emit(batch: BatchResult, *, out_dir: Path, console: Console | None = None) -
     for submission in detailed:
         if submission.checks:
             console.print(check_table(submission))
+        if submission.problems:
+            console.print(problems_text(submission))
     console.print(summary_table(batch))
     return []
+
+
+def problems_text(submission: SubmissionResult) -> Text:
+    """Each cause of the notebook's execution problems once, with how many later cells failed because of it."""
+    text = Text(f"Problems while running {submission.student}'s notebook ({submission.path}):", style="bold")
+    for line in problem_lines(submission):
+        text.append(f"\n  {line}", style="not bold")
+    return text
 
 
 def summary_table(batch: BatchResult) -> Table:
@@ -56,10 +69,13 @@ def check_table(submission: SubmissionResult) -> Table:
 def _notes(submission: SubmissionResult) -> str:
     """The error, or a count of failed checks and execution problems."""
     if submission.error:
-        return submission.error
+        return escape(submission.error)
     lost = sum(1 for c in submission.checks if c.status != Status.PASSED)
     notes = [f"{lost} check{'s' * (lost != 1)} lost points"] if lost else []
     overridden = sum(1 for c in submission.checks if c.override is not None)
     notes += [f"{overridden} overridden by the instructor"] if overridden else []
-    notes += [f"cell {p.cell_index + 1}: {p.kind}" for p in submission.problems if p.cell_index is not None][:3]
-    return "; ".join(notes)
+    groups = submission.problem_groups
+    notes += [f"{g.where}: {g.problem.ename or g.problem.kind}" + (f" (+{len(g.followers)} later)" * bool(g.followers))
+              for g in groups[:3]]
+    notes += [f"{len(groups) - 3} more problems"] if len(groups) > 3 else []
+    return escape("; ".join(notes))
