@@ -83,7 +83,7 @@ def test_missing_function_fails_with_hint(graded):
     submission = graded[0]["missing_function"]
     assert lost(submission) == {"double": "failed"}
     double = next(c for c in submission["checks"] if c["name"] == "double")
-    assert "`double` is not defined" in double["message"] and "2 * x" in double["message"]
+    assert "not in this notebook: no cell defines `double`" in double["message"] and "2 * x" in double["message"]
 
 
 def test_hard_coded_output_fails_on_fresh_inputs(graded):

@@ -145,7 +145,7 @@ def test_github_writes_step_output_and_appends_the_summary(tmp_path, digits, mon
     assert text.startswith("earlier step\n")
     assert "| baseline: mean3 | 1.5 / 2 | partial |" in text
     assert "\\|" in text  # a pipe inside a message does not break the table
-    assert "error in cell 7: ZeroDivisionError: division by zero" in text
+    assert "error in cell 8: ZeroDivisionError: division by zero" in text
 
 
 def test_github_output_for_a_batch_is_one_blob_over_all_submissions(tmp_path, batch, monkeypatch):
