@@ -129,7 +129,8 @@ def _not_run_message(name: str, index: int, problem: ExecutionProblem) -> str:
     why = {"error": f"raised {problem.ename}: {problem.evalue}", "timeout": "timed out",
            "kernel_died": "never ran: the kernel died" if index != problem.cell_index else "killed the kernel",
            "notebook_timeout": "never ran: the notebook's time limit ran out"}.get(problem.kind, problem.kind)
-    return f"not run: `{name}` is defined in cell {index + 1}, which {why}"
+    root = f" (it follows from cell {problem.caused_by + 1}, which failed first)" if problem.caused_by is not None else ""
+    return f"not run: `{name}` is defined in cell {index + 1}, which {why}{root}"
 
 
 def _undefined_name(error: dict[str, str]) -> str | None:

@@ -185,9 +185,11 @@ def _engine_folder() -> Path:
 
 def judge_checks(job: Job) -> None:
     """Compare every check with its reference (computed here, on the same inputs) and build the result."""
+    from grader.causes import attribute_causes
     from grader.judge import judge
 
     execution = job.execution
+    attribute_causes(execution.problems)
     checks = []
     for key, (part, check) in job.checks.items():
         ctx = Context(inputs=job.inputs.get(key, {}), data_dir=job.options.course.data_dir,
@@ -237,8 +239,6 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
 
     A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
     """
-    from grader.causes import attribute_causes
-
     assignments = course.assignments
     if not assignments:
         raise GraderError(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
@@ -256,9 +256,7 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     for number, file in enumerate(files, 1):
         if on_start:
             on_start(number, len(files), file)
-        result = grade_file(file, options=options, assignments=assignments)
-        attribute_causes(result.problems)
-        batch.submissions.append(result)
+        batch.submissions.append(grade_file(file, options=options, assignments=assignments))
         if on_result:
             on_result(number, len(files), batch.submissions[-1])
     return batch

@@ -61,7 +61,7 @@ def test_a_renamed_copy_is_graded_as_the_part_its_name_contains(fixture_course, 
 @pytest.mark.skipif(not CHAPTER.exists(), reason="the chapter notebook is not beside the repository")
 def test_unmodified_chapter_earns_full_marks_on_every_step_it_contains(fastai_home, tmp_path):
     # the book's own set-up (fastbook, gv without Graphviz's `dot`) runs; only "Going Deeper"'s resnet18
-    # cell, which no check reads, is stopped by the cell time limit
+    # cell, which no check reads, may be stopped by the cell time limit on a slow machine
     done = run_grader("check", str(CHAPTER), "--out", str(tmp_path), "--timeout", "90",
                       env={"FASTAI_HOME": str(fastai_home)})
     assert done.returncode == 0, done.stderr
@@ -72,7 +72,7 @@ def test_unmodified_chapter_earns_full_marks_on_every_step_it_contains(fastai_ho
     assert lost == {}
     assert submission["score"] == submission["max_score"]
     problems = [(p["kind"], p["cell_source"]) for p in submission["problems"]]
-    assert [kind for kind, _ in problems] == ["timeout"] and "resnet18" in problems[0][1], problems
+    assert all(kind == "timeout" and "resnet18" in source for kind, source in problems), problems
 
 
 def test_every_solution_notebook_scores_full_marks(fastai_home, tmp_path):
