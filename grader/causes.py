@@ -8,14 +8,16 @@ cell itself followed from. (A name the student defines in the failing cell itsel
 failed one is used out of order: that error is its own cause.) `attribute_causes` records the
 root's cell index in `ExecutionProblem.caused_by`; every other problem is a cause of its own, and
 `SubmissionResult.problem_groups` reports each cause once with what followed from it.
+The cell-source reading both this and the judge rely on (`binds`) lives here too.
 """
 from __future__ import annotations
 
+import ast
 import re
 
-from grader.judge import NOTHING_RAN, binds
 from grader.results import ExecutionProblem
 
+NOTHING_RAN = ("SyntaxError", "IndentationError", "TabError")  # errors raised before any line of the cell ran
 IMPORT_ERRORS = ("ImportError", "ModuleNotFoundError")
 UNDEFINED_NAME = re.compile(r"name '(\w+)' is not defined")
 STAR_IMPORT = re.compile(r"^[ \t]*from[ \t]+[\w.]+[ \t]+import[ \t]*\*", re.MULTILINE)
@@ -75,3 +77,26 @@ def failing_line(traceback: str) -> int | None:
     """The line of the student's cell that raised, from the cell's own frame in the traceback (None if not found)."""
     match = FAILING_LINE.search(ANSI_ESCAPE.sub("", traceback))
     return int(match.group(1) or match.group(2)) if match else None
+
+
+def binds(source: str, name: str) -> bool:
+    """Whether a cell's code (at any level) defines `name`: def, class, assignment, import, for, with."""
+    try:
+        tree = ast.parse(_without_magics(source))
+    except SyntaxError:
+        return bool(re.search(rf"(^|\n)\s*(def|class)\s+{re.escape(name)}\b|\b{re.escape(name)}\s*(,[^=\n]*)?=[^=]",
+                              source))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
+            return True
+    return False
+
+
+def _without_magics(source: str) -> str:
+    """Cell source with IPython magics and shell escapes blanked out, so `ast` can read it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())

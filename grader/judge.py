@@ -1,11 +1,11 @@
 """Turn what a probe reported into a CheckResult: compare with the reference, or say why it could not run."""
 from __future__ import annotations
 
-import ast
 import re
 import time
 from typing import Any, Callable
 
+from grader.causes import NOTHING_RAN, binds, could_supply_any_name
 from grader.exceptions import ReferenceFailed
 from grader.execute import ProbeFailure
 from grader.probe import ProbeRecord
@@ -14,7 +14,6 @@ from grader.comparison import Context, Outcome
 from grader.spec import Check
 
 ProblemAt = Callable[[int], ExecutionProblem | None]
-NOTHING_RAN = ("SyntaxError", "IndentationError", "TabError")  # errors raised before any line of the cell ran
 
 
 def judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *, cells: list,
@@ -46,6 +45,12 @@ def _judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *,
         blocked = _blocking_problem(name, cells, problem_at) if name else None
         if blocked is not None:
             return _result(check, part, Status.NOT_RUN, _not_run_message(name, *blocked))
+        star = _failed_star_import(cells, problem_at) if name and not _bound_anywhere(name, cells) else None
+        if star is not None:
+            return _result(check, part, Status.NOT_RUN, _not_run_message(name, *star, via="comes from the `import *` in"))
+        failed = _failed_last_definition(check.fetch.needs(), cells, problem_at)
+        if failed is not None:
+            return _result(check, part, Status.NOT_RUN, _not_run_message(*failed, via="is last defined in"))
         if record.error["ename"] == "NeverRan":  # the probe found the student's work in a cell that never ran
             return _result(check, part, Status.NOT_RUN, f"not run: {record.error['evalue']}")
         return _result(check, part, Status.FAILED, f"raised {record.error['ename']}: {record.error['evalue']}",
@@ -98,7 +103,7 @@ def _missing(check: Check, part: str, names: tuple[str, ...], borrowed: dict[str
     if names[0] in borrowed:
         return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined in your notebook (the one in scope "
                                                     f"comes from {borrowed[names[0]]} via an import): write your own")
-    if not any(cell.cell_type == "code" and binds(cell.source, names[0]) for cell in cells):
+    if not _bound_anywhere(names[0], cells):
         return _result(check, part, Status.FAILED, f"not in this notebook: no cell defines `{names[0]}`")
     return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined")
 
@@ -113,6 +118,31 @@ def _blocking_problem(name: str, cells: list, problem_at: ProblemAt) -> tuple[in
     return None
 
 
+def _bound_anywhere(name: str, cells: list) -> bool:
+    """Whether any code cell defines `name`."""
+    return any(cell.cell_type == "code" and binds(cell.source, name) for cell in cells)
+
+
+def _failed_star_import(cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
+    """The first failed cell whose `from ... import *` may not have run: where an undefined library name came from."""
+    for index, cell in enumerate(cells):
+        problem = problem_at(index) if cell.cell_type == "code" else None
+        if problem is not None and could_supply_any_name(problem):
+            return index, problem
+    return None
+
+
+def _failed_last_definition(names: tuple[str, ...], cells: list,
+                            problem_at: ProblemAt) -> tuple[str, int, ExecutionProblem] | None:
+    """A needed name whose last defining cell failed: the probe then met an older value or none."""
+    for name in names:
+        binding = [index for index, cell in enumerate(cells) if cell.cell_type == "code" and binds(cell.source, name)]
+        problem = problem_at(binding[-1]) if binding else None
+        if problem is not None and problem.kind == "error":
+            return name, binding[-1], problem
+    return None
+
+
 def _stale_definition(name: str, cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
     """The last cell defining `name`, when none of it ran (syntax error, timeout, dead kernel): an older value is stale."""
     binding = [index for index, cell in enumerate(cells) if cell.cell_type == "code" and binds(cell.source, name)]
@@ -124,39 +154,16 @@ def _stale_definition(name: str, cells: list, problem_at: ProblemAt) -> tuple[in
     return binding[-1], problem
 
 
-def _not_run_message(name: str, index: int, problem: ExecutionProblem) -> str:
+def _not_run_message(name: str, index: int, problem: ExecutionProblem, *, via: str = "is defined in") -> str:
     """Why the work behind `name` never ran, pointing at the cell."""
     why = {"error": f"raised {problem.ename}: {problem.evalue}", "timeout": "timed out",
            "kernel_died": "never ran: the kernel died" if index != problem.cell_index else "killed the kernel",
            "notebook_timeout": "never ran: the notebook's time limit ran out"}.get(problem.kind, problem.kind)
     root = f" (it follows from cell {problem.caused_by + 1}, which failed first)" if problem.caused_by is not None else ""
-    return f"not run: `{name}` is defined in cell {index + 1}, which {why}{root}"
+    return f"not run: `{name}` {via} cell {index + 1}, which {why}{root}"
 
 
 def _undefined_name(error: dict[str, str]) -> str | None:
     """The name in a NameError message, if that is what the error was."""
     match = re.match(r"name '(\w+)' is not defined", error.get("evalue", "")) if error.get("ename") == "NameError" else None
     return match.group(1) if match else None
-
-
-def binds(source: str, name: str) -> bool:
-    """Whether a cell's code (at any level) defines `name`: def, class, assignment, import, for, with."""
-    try:
-        tree = ast.parse(_without_magics(source))
-    except SyntaxError:
-        return bool(re.search(rf"(^|\n)\s*(def|class)\s+{re.escape(name)}\b|\b{re.escape(name)}\s*(,[^=\n]*)?=[^=]",
-                              source))
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            return True
-        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
-            return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
-                (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
-            return True
-    return False
-
-
-def _without_magics(source: str) -> str:
-    """Cell source with IPython magics and shell escapes blanked out, so `ast` can read it."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())

@@ -107,10 +107,12 @@ def with_cell_ids(document: dict) -> dict:
     """The notebook document with a unique `id` on every cell, as nbformat 4.5 and later want (no library warning).
 
     Cells that lack an id (notebooks written by older tools) or repeat one get `cell-<index>`; others keep theirs.
+    A version 4.0-4.4 notebook becomes 4.5 (the kernel runs its cells in a 4.5 notebook, which wants ids).
     """
     cells, minor = document.get("cells"), document.get("nbformat_minor", 0)
-    if not isinstance(minor, int) or (document.get("nbformat"), minor) < (4, 5) or not isinstance(cells, list):
+    if document.get("nbformat") != 4 or not isinstance(minor, int) or not isinstance(cells, list):
         return document
+    document["nbformat_minor"] = max(minor, 5)
     taken = {cell.get("id") for cell in cells if isinstance(cell, dict)}
     seen: set = set()
     for index, cell in enumerate(cells):

@@ -121,17 +121,20 @@ def test_check_reports_a_failed_setup_cell_once_in_terminal_json_and_html(fixtur
         del cell["id"]  # as older tools write them: nbformat warns about these unless the grader gives them ids
     (tmp_path / "ben").mkdir()
     (tmp_path / "ben" / "tiny.ipynb").write_text(json.dumps(without_ids))
+    (tmp_path / "cy").mkdir()  # nbformat 4.4, as the book's chapter notebook is: no ids at all
+    (tmp_path / "cy" / "tiny.ipynb").write_text(json.dumps(dict(without_ids, nbformat_minor=4)))
     out = tmp_path / "out"
-    done = run_grader("check", str(setup), str(tmp_path / "ben" / "tiny.ipynb"), "--out", str(out), "--timeout", "5")
+    done = run_grader("check", str(setup), str(tmp_path / "ben" / "tiny.ipynb"), str(tmp_path / "cy" / "tiny.ipynb"),
+                      "--out", str(out), "--timeout", "5")
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr
     listed = [line.strip() for line in done.stdout.splitlines() if line.startswith("  error in ")]
     assert listed == ["error in cell 2: ModuleNotFoundError: No module named 'not_a_package_xyz' — 3 later cells "
                       "failed because of it", "error in cell 7: IndexError: list index out of range"]
     assert "cell 2: ModuleNotFoundError (+3 later); cell 7: IndexError" in done.stdout
-    [submission, ben] = json.loads((out / "results.json").read_text())["submissions"]
+    [submission, ben, cy] = json.loads((out / "results.json").read_text())["submissions"]
     assert [p["caused_by"] for p in submission["problems"]] == [None, 1, 1, 1, None]
-    assert ben["score"] == ben["max_score"] == 6
+    assert ben["score"] == ben["max_score"] == 6 and cy["score"] == cy["max_score"]
     report = next((out / "reports").glob("setup-cell-fails-later-cells-follow*.html")).read_text(encoding="utf-8")
     elements = parse_page(report)
     cause = element_by_id(elements, "problem-cell-2").text

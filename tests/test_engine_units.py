@@ -15,7 +15,7 @@ from grader.checks import (Accuracy, Assignment, Check, Comparison, Context, Eac
 from grader.course import load_course
 from grader.discover import find_submissions, identify
 from grader.exceptions import UnknownAssignment
-from grader.judge import binds
+from grader.causes import binds
 from grader.probe import read_record
 from conftest import REPO
 
@@ -137,8 +137,8 @@ def test_cells_without_ids_get_unique_ones_and_no_library_warning(tmp_path):
         dict(cell), dict(cell, id="cell-1"), dict(cell, id="cell-1"), dict(cell, id="mine")]}
     assert [c["id"] for c in with_cell_ids(json.loads(json.dumps(document)))["cells"]] == [
         "cell-0", "cell-1", "cell-2", "mine"]
-    older = {"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [dict(cell)]}
-    assert "id" not in with_cell_ids(older)["cells"][0]  # nbformat 4.4 has no cell ids
+    older = with_cell_ids({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": [dict(cell)]})
+    assert older["nbformat_minor"] == 5 and older["cells"][0]["id"] == "cell-0"  # run in a 4.5 notebook, ids wanted
     (tmp_path / "nb.ipynb").write_text(json.dumps(document))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
