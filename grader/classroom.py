@@ -9,6 +9,7 @@ See docs/classroom.md for the set-up, step by step, and what this protects and w
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from grader.course import Course
+from grader.emitters.github import encode, quarter_points
 from grader.exceptions import NoSuchAssignment, WorkflowExists
 from grader.spec import Assignment
 
@@ -43,6 +45,9 @@ if [ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then
 fi"""
 
 
+GRADER_MARGIN_MINUTES = 2  # the grader is stopped this long before the step's own limit, to write a result anyway
+
+
 @dataclass(frozen=True)
 class GradingStep:
     """One graded step of the workflow: an assignment, its points and its time limit."""
@@ -51,6 +56,30 @@ class GradingStep:
     title: str
     max_score: float
     timeout_minutes: int
+    id: str = ""  # the step id and reporter runner name: letters and digits only (the reporter's pattern)
+
+    @property
+    def runner(self) -> str:
+        """The id the reporter knows this step by (the part's name when it is letters and digits already)."""
+        return self.id or runner_id(self.name)
+
+    @property
+    def grader_seconds(self) -> int:
+        """How long `grader check` may run: it ends before the step's timeout, so the step always writes `result`."""
+        return max(60, (self.timeout_minutes - GRADER_MARGIN_MINUTES) * 60)
+
+
+def runner_id(name: str, taken: set[str] = frozenset()) -> str:
+    """A step id the reporter accepts (`^[a-zA-Z0-9]+$` per runner) that is also a valid step id (starts with a
+    letter): `from_scratch` -> `fromscratch`, `04_mnist` -> `part04mnist`; a number is added when two would clash."""
+    base = re.sub(r"[^A-Za-z0-9]", "", name) or "part"
+    if not base[0].isalpha():
+        base = f"part{base}"
+    candidate, n = base, 1
+    while candidate.lower() in {t.lower() for t in taken}:  # env names are upper-cased: ids must differ in more than case
+        n += 1
+        candidate = f"{base}{n}"
+    return candidate
 
 
 def grading_steps(course: Course, *, names: list[str] | None = None) -> list[GradingStep]:
@@ -61,25 +90,61 @@ def grading_steps(course: Course, *, names: list[str] | None = None) -> list[Gra
     if unknown:
         raise NoSuchAssignment(f"no assignment {', '.join(unknown)} in {course.assignments_dir} "
                                f"(the course has: {', '.join(available) or 'none'})")
-    return [_step(name, course.assignments[name]) for name in chosen]
+    steps: list[GradingStep] = []
+    for name in chosen:
+        steps.append(_step(name, course.assignments[name], taken={step.id for step in steps}))
+    return steps
 
 
-def _step(name: str, assignment: Assignment) -> GradingStep:
+def _step(name: str, assignment: Assignment, *, taken: set[str] = frozenset()) -> GradingStep:
     """A GradingStep from a loaded Assignment."""
     minutes = math.ceil(assignment.notebook_timeout / 60) + 5  # kernel start-up and probes on top of the notebook
-    return GradingStep(name, assignment.title or name, assignment.max_score, minutes)
+    return GradingStep(name, assignment.title or name, assignment.max_score, minutes, runner_id(name, taken))
 
 
-def grading_command(part: str, course: Course, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
-    """The shell command a step runs for one part: grade its notebook as root, emit the classroom result blob."""
-    path = shlex.quote(notebook.format(part=part))
+def fallback_blob(part: GradingStep, reason: str) -> str:
+    """The base64 result a step writes when `grader check` wrote none: 0 of the part's points, with the reason."""
+    test = {"name": f"{part.name}: could not be graded", "status": "error", "score": 0, "message": reason,
+            "test_code": "grader check", "filename": "", "line_no": 0, "duration": 0}
+    return encode({"version": 1, "status": "error", "max_score": quarter_points(part.max_score), "tests": [test]})
+
+
+def _fallback_reasons(part: GradingStep) -> tuple[str, str]:
+    """What a student reads when the grader ran out of time, and when it stopped without a result."""
+    timed_out = (f"Not graded: grading took longer than {part.grader_seconds // 60} minutes and was stopped. "
+                 "Check that your notebook runs from top to bottom in reasonable time, then push again.")
+    failed = ("Not graded: the grader stopped without a result (see the step's log). "
+              "This is usually not your fault: tell your instructor.")
+    return timed_out, failed
+
+
+def grading_command(part: str | GradingStep, course: Course, *, notebook: str = DEFAULT_NOTEBOOK) -> str:
+    """The shell script a step runs for one part: grade its notebook as root (stopped before the step's own time
+    limit) and emit the classroom result blob; when the grader wrote none, write 0 of the part's points and why."""
+    step = part if isinstance(part, GradingStep) else _step(part, course.assignments[part])
+    path = shlex.quote(notebook.format(part=step.name))
     data = course.data
     home = ""
     if data.home_env:
         default = data.home_default.replace("~", "$HOME", 1) if data.home_default.startswith("~") else data.home_default
         home = f' "{data.home_env}=${{{data.home_env}:-{default}}}"'
-    return (f'{AS_ROOT}\n$S env "PATH=$PATH" "GRADER_COURSE=$GRADER_COURSE"{home} '
-            f"grader check {path} --format github --format table --format json --out .grader/{part}")
+    timed_out, failed = _fallback_reasons(step)
+    return "\n".join([
+        AS_ROOT,
+        "code=0",
+        f'$S timeout --kill-after=30 {step.grader_seconds} env "PATH=$PATH" "GRADER_COURSE=$GRADER_COURSE"{home} '
+        f"grader check {path} --format github --format table --format json --out .grader/{step.name} || code=$?",
+        '# a result for the reporter whatever happened: 124/137 = stopped by the time limit above',
+        'if ! grep -qs "^result=" "$GITHUB_OUTPUT"; then',
+        '  case $code in 124|137) reason=timeout;; *) reason=failed;; esac',
+        f'  [ $reason = timeout ] && blob={fallback_blob(step, timed_out)} || blob={fallback_blob(step, failed)}',
+        '  echo "result=$blob" >> "$GITHUB_OUTPUT"',
+        f'  echo "### {step.name}: not graded ($reason, exit code $code): 0 of {step.max_score:g} points" '
+        '>> "$GITHUB_STEP_SUMMARY"',
+        'fi',
+        '# the step succeeds whatever the grade: the result above carries the outcome to the reporter',
+        'echo "grader check exited with code $code"',
+    ])
 
 
 def workflow(parts: list[GradingStep], course: Course, *, notebook: str = DEFAULT_NOTEBOOK,
@@ -100,9 +165,9 @@ def workflow(parts: list[GradingStep], course: Course, *, notebook: str = DEFAUL
     setup.append({"name": "Install the sandbox (bubblewrap)", "run": INSTALL_SANDBOX})
     grading = [_grading_step(part, course, notebook=notebook) for part in parts]
     reporter = {"name": "Autograding Reporter", "if": "always()", "uses": REPORTER,
-                "env": {f"{part.name.upper()}_RESULTS": "${{ steps.%s.outputs.result }}" % part.name
+                "env": {f"{part.runner.upper()}_RESULTS": "${{ steps.%s.outputs.result }}" % part.runner
                         for part in parts},
-                "with": {"runners": ",".join(part.name for part in parts)}}
+                "with": {"runners": ",".join(part.runner for part in parts)}}
     return {"name": WORKFLOW_NAME, "on": ["push", "workflow_dispatch", "repository_dispatch"],
             "permissions": {},
             "jobs": {JOB_ID: {"name": "Grade the notebooks", "runs-on": "ubuntu-latest",
@@ -115,8 +180,20 @@ def workflow(parts: list[GradingStep], course: Course, *, notebook: str = DEFAUL
 def _grading_step(part: GradingStep, course: Course, *, notebook: str) -> dict[str, Any]:
     """One part: its command writes `result` (partial credit kept) to the step's outputs; a failure stops nothing."""
     points = f" ({part.max_score:g} points)"
-    return {"name": f"{part.title}{points}", "id": part.name, "continue-on-error": True,
-            "timeout-minutes": part.timeout_minutes, "run": grading_command(part.name, course, notebook=notebook)}
+    return {"name": f"{part.title}{points}", "id": part.runner, "continue-on-error": True,
+            "timeout-minutes": part.timeout_minutes, "run": grading_command(part, course, notebook=notebook)}
+
+
+class _WorkflowDumper(yaml.SafeDumper):
+    """YAML as people write workflows: multi-line scripts as literal blocks (`run: |-`)."""
+
+
+def _literal_when_multiline(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """A multi-line string as a literal block, anything else as usual."""
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_WorkflowDumper.add_representer(str, _literal_when_multiline)
 
 
 def workflow_text(document: dict[str, Any]) -> str:
@@ -124,7 +201,7 @@ def workflow_text(document: dict[str, Any]) -> str:
     header = ("# Written by `grader classroom init`: fetches the grading course, grades each part in the sandbox,\n"
               "# reports points to GitHub Classroom. Set GRADER_COURSE_REPOSITORY (variable) and GRADER_COURSE_KEY\n"
               "# (secret): see the course's docs/classroom.md.\n")
-    text = yaml.safe_dump(document, sort_keys=False, width=120, default_flow_style=False)
+    text = yaml.dump(document, Dumper=_WorkflowDumper, sort_keys=False, width=120, default_flow_style=False)
     for action, version in PINNED.items():
         text = text.replace(f"uses: {action}\n", f"uses: {action} # {version}\n")
     return header + text.replace(

@@ -26,7 +26,8 @@ def find_submissions(paths: list[Path], *, known_names: set[str] = frozenset()) 
     """Notebooks under `paths` (files or folders, recursively), each with its student's name.
 
     Layouts: `DIR/<student>/<assignment>.ipynb` and `DIR/<student>.ipynb`. A file named on its own is the
-    student's `<assignment>.ipynb` (student = its folder) when its name is an assignment, else `<student>.ipynb`.
+    student's `<assignment>.ipynb` (student = its folder) when its name is an assignment, else `<student>.ipynb`;
+    so is a notebook directly in a folder given on its own (`grader check alice/`: alice's `baseline.ipynb`).
     """
     found: list[SubmissionFile] = []
     for root in paths:
@@ -39,7 +40,11 @@ def find_submissions(paths: list[Path], *, known_names: set[str] = frozenset()) 
             relative = path.relative_to(root)
             if any(part in SKIPPED_FOLDERS or part.startswith(".") for part in relative.parts):
                 continue
-            found.append(SubmissionFile(path, relative.parts[0] if len(relative.parts) > 1 else path.stem))
+            if len(relative.parts) > 1:
+                student = relative.parts[0]
+            else:  # directly in the folder given: one student's part, or a class of `<student>.ipynb` files
+                student = root.resolve().name if path.stem.lower() in known_names else path.stem
+            found.append(SubmissionFile(path, student))
     return found
 
 

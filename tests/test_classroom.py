@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_grader
-from grader.classroom import COURSE_FOLDER, grading_command
+from grader.classroom import COURSE_FOLDER, grading_command, grading_steps, runner_id
 from grader.course import load_course
 from test_formats import schema
 from test_release import leaks_in
@@ -80,17 +80,23 @@ def test_workflow_has_the_names_github_classroom_expects(template):
     assert set(document["on"]) >= {"push", "workflow_dispatch"}
     assert list(document["jobs"]) == ["run-autograding-tests"]
     course = load_course(REPO)
-    parts = sorted(course.assignments)
+    parts = grading_steps(course)
     steps = steps_of(document)
-    assert [step["id"] for step in steps if "id" in step] == parts
+    ids = [step["id"] for step in steps if "id" in step]
+    assert ids == [part.runner for part in parts]
+    assert "fromscratch" in ids and "fullmnist" in ids  # from_scratch, full_mnist: the reporter takes [a-zA-Z0-9]+
+    assert all(re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", runner) for runner in ids)
     for part in parts:
-        step = next(step for step in steps if step.get("id") == part)
+        step = next(step for step in steps if step.get("id") == part.runner)
         assert step["run"] == grading_command(part, course)
-        assert f"({course.assignments[part].max_score:g} points)" in step["name"]
+        assert f"({part.max_score:g} points)" in step["name"]
+        assert f".grader/{part.name}" in step["run"] and f"{part.name}/{part.name}.ipynb" in step["run"]
+        assert part.grader_seconds < step["timeout-minutes"] * 60  # the grader stops first, so `result` is written
     reporter = steps[-1]
     assert reporter["uses"].startswith("classroom-resources/autograding-grading-reporter@")
-    assert reporter["with"]["runners"] == ",".join(parts)
-    assert reporter["env"] == {f"{p.upper()}_RESULTS": "${{ steps.%s.outputs.result }}" % p for p in parts}
+    assert re.fullmatch(r"^([a-zA-Z0-9]+,)*[a-zA-Z0-9]+$", reporter["with"]["runners"])  # the reporter's own pattern
+    assert reporter["with"]["runners"] == ",".join(ids)
+    assert reporter["env"] == {f"{p.upper()}_RESULTS": "${{ steps.%s.outputs.result }}" % p for p in ids}
 
 
 def test_workflow_fetches_the_course_with_a_secret_and_keeps_no_credentials(template):
@@ -114,6 +120,13 @@ def test_workflow_fetches_the_course_with_a_secret_and_keeps_no_credentials(temp
     first_grading = min(i for i, step in enumerate(steps) if step.get("id"))
     assert steps.index(install) < first_grading
     assert all("--no-sandbox" not in step.get("run", "") and "sudo" in step["run"] for step in steps if step.get("id"))
+
+
+def test_runner_ids_are_letters_and_digits_and_distinct():
+    assert runner_id("from_scratch") == "fromscratch" and runner_id("baseline") == "baseline"
+    assert runner_id("04_mnist") == "part04mnist"  # a step id must start with a letter
+    assert runner_id("full-mnist", {"fullmnist"}) == "fullmnist2"
+    assert runner_id("FullMnist", {"fullmnist"}) == "FullMnist2"  # environment names are upper-cased
 
 
 def test_zizmor_finds_nothing_in_the_workflow(template):

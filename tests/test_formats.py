@@ -159,7 +159,8 @@ def test_github_output_for_a_batch_is_one_blob_over_all_submissions(tmp_path, ba
 
 
 def test_classroom50_result_has_whole_points_that_add_up(tmp_path, batch, monkeypatch):
-    for name in ("CLASSROOM", "ASSIGNMENT", "SUBMISSION_TAG", "COMMIT_URL", "RELEASE_URL", "REVIEW_URL"):
+    for name in ("CLASSROOM", "ASSIGNMENT", "SUBMISSION_TAG", "COMMIT_URL", "RELEASE_URL", "REVIEW_URL", "USERNAME",
+                 "ASSIGNMENT_TYPE"):
         monkeypatch.delenv(name, raising=False)
     files = written(tmp_path, "classroom50", batch)
     results = {k.split("/")[1]: json.loads(p.read_text()) for k, p in files.items()}
@@ -173,6 +174,7 @@ def test_classroom50_result_has_whole_points_that_add_up(tmp_path, batch, monkey
     assert bob["baseline: mean3"] == {"test-name": "baseline: mean3", "passed": False, "score": 1, "max-score": 2}
     assert bob["baseline: q03"]["score"] == 1  # 0.75 has the largest fraction, so it gets the spare point
     assert (results["carol"]["score"], results["carol"]["max-score"]) == (0, 10)
+    assert results["bob"]["owner"] == "bob" and results["bob"]["submission"] == "submit/local-bob"
     assert results["carol"]["tests"][0]["passed"] is False
 
 
@@ -182,12 +184,19 @@ def test_classroom50_takes_identity_from_the_runner_environment(tmp_path, digits
               "COMMIT_URL": "https://github.com/o/r/commit/abc", "RELEASE_URL": "https://github.com/o/r/releases/x"}
     for name, value in runner.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("REVIEW_URL", raising=False)
+    for name in ("REVIEW_URL", "USERNAME", "ASSIGNMENT_TYPE"):
+        monkeypatch.delenv(name, raising=False)
     [path] = emit("classroom50", BatchResult([full_marks(digits)]), out_dir=tmp_path)
     result = json.loads(path.read_text())
     jsonschema.validate(result, schema("classroom50_result"))
     assert (result["classroom"], result["submission"], result["review"]) == (
         "cs-mnist", runner["SUBMISSION_TAG"], runner["COMMIT_URL"])
+    assert (result["owner"], result["assignment_type"]) == ("alice", "individual")  # complete without the runner
+    monkeypatch.setenv("USERNAME", "alice-gh")
+    monkeypatch.setenv("ASSIGNMENT_TYPE", "group")
+    [path] = emit("classroom50", BatchResult([full_marks(digits)]), out_dir=tmp_path)
+    assert json.loads(path.read_text())["owner"] == "alice-gh"
+    assert json.loads(path.read_text())["assignment_type"] == "group"
 
 
 def test_gradescope_results_follow_the_spec_with_hidden_checks_after_publication(tmp_path, batch):
@@ -201,7 +210,9 @@ def test_gradescope_results_follow_the_spec_with_hidden_checks_after_publication
     assert tests["baseline: is_3"]["visibility"] == "after_published"
     assert tests["baseline: mean3"] | {"output": None} == {
         "name": "baseline: mean3", "score": 1.5, "max_score": 2, "status": "failed", "output": None,
-        "tags": ["baseline"], "visibility": "visible"}
+        "output_format": "text", "name_format": "text", "tags": ["baseline"], "visibility": "visible"}
+    assert "| by > 1e-6" in tests["baseline: mean3"]["output"]  # plain text: shown as written
+    assert (bob["output_format"], bob["test_output_format"], bob["test_name_format"]) == ("text", "text", "text")
     assert "close enough" in tests["baseline: q03"]["output"]
     assert "ZeroDivisionError" in bob["output"]
     carol = results["carol"]
@@ -246,17 +257,19 @@ def test_junit_is_valid_against_the_jenkins_schema(tmp_path, batch):
     [path] = emit("junit", batch, out_dir=tmp_path)
     root = ET.parse(path).getroot()
     jsonschema.validate(xml_tree(root), schema("junit"))
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("10", "4", "1")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("10", "5", "1")
     suites = {suite.get("name"): suite for suite in root}
     assert set(suites) == {"alice/baseline", "bob/baseline", "carol/linear"}
     bob = suites["bob/baseline"]
-    assert (bob.get("failures"), bob.get("skipped"), bob.get("errors")) == ("4", "1", "0")
+    assert (bob.get("failures"), bob.get("skipped"), bob.get("errors")) == ("5", "0", "0")
     properties = {p.get("name"): p.get("value") for p in bob.find("properties")}
     assert properties["score"] == "2.25" and properties["max_score"] == "7"
     assert properties["score.baseline.mean3"] == "1.5/2"
     failure = bob.find("testcase[@name='mean3']/failure")
     assert failure.get("type") == "partial" and failure.get("message").startswith("1.5 of 2 points")
-    assert bob.find("testcase[@name='accuracy']/skipped") is not None
+    never_ran = bob.find("testcase[@name='accuracy']/failure")  # lost points, with the reason, never "skipped"
+    assert never_ran.get("type") == "not_run" and "ZeroDivisionError" in never_ran.get("message")
+    assert bob.find("testcase/skipped") is None
     assert "ZeroDivisionError" in bob.find("system-err").text
     carol = suites["carol/linear"]
     assert carol.find("testcase/error").get("message").startswith("not a notebook")

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (assignment_name, check_title, ungradable_title, write_per_submission,
-                                            whole_points)
+from grader.emitters.per_submission import (assignment_name, check_title, slug, ungradable_title,
+                                            write_per_submission, whole_points)
 from grader.results import BatchResult, Status, SubmissionResult
 
 SCHEMA = "classroom50/result/v1"
@@ -35,7 +35,9 @@ def result_document(submission: SubmissionResult) -> dict[str, Any]:
         "schema": SCHEMA,
         "classroom": os.environ.get("CLASSROOM") or "local",
         "assignment": os.environ.get("ASSIGNMENT") or assignment_name(submission),
-        "submission": os.environ.get("SUBMISSION_TAG") or submission.student,
+        "assignment_type": os.environ.get("ASSIGNMENT_TYPE") or "individual",
+        "owner": os.environ.get("USERNAME") or submission.student or "local",
+        "submission": os.environ.get("SUBMISSION_TAG") or f"submit/local-{slug(submission.student)}",
         "commit": commit,
         "release": os.environ.get("RELEASE_URL") or commit,
         "review": os.environ.get("REVIEW_URL") or commit,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from grader.emitters.per_submission import (check_title, number, problem_lines, 
 from grader.results import BatchResult, Status, SubmissionResult
 
 TEST_STATUS = {Status.PASSED: "pass", Status.PARTIAL: "fail", Status.FAILED: "fail", Status.NOT_RUN: "error"}
+STEP = 4  # points are sent in quarters: the reporter adds them as floats, and sums of quarters stay exact
 
 
 def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
@@ -33,11 +35,36 @@ def result_blob(submission: SubmissionResult) -> dict[str, Any]:
     """The reporter's runner result: version 1, overall status, max_score, one test per check."""
     if submission.error is not None:
         tests = [_test(ungradable_title(submission), "error", 0, submission.error, submission, 0)]
-        return {"version": 1, "status": "error", "max_score": number(submission.max_score), "tests": tests}
-    tests = [_test(check_title(c), TEST_STATUS[c.status], c.score, student_message(c), submission, c.seconds)
-             for c in submission.checks]
-    return {"version": 1, "status": overall_status(submission), "max_score": number(submission.max_score),
-            "tests": tests}
+        return {"version": 1, "status": "error", "max_score": quarter_points(submission.max_score), "tests": tests}
+    scores = reporter_scores([c.score for c in submission.checks], [c.max_score for c in submission.checks])
+    tests = [_test(check_title(c), TEST_STATUS[c.status], score, student_message(c), submission, c.seconds)
+             for c, score in zip(submission.checks, scores)]
+    return {"version": 1, "status": overall_status(submission),
+            "max_score": quarter_points(sum(c.max_score for c in submission.checks)), "tests": tests}
+
+
+def quarter_points(value: float) -> int | float:
+    """Points rounded half up to a quarter (3, 2.5, 0.75): exact as a float, and so is any sum of them."""
+    return number(math.floor(float(value) * STEP + 0.5) / STEP)
+
+
+def reporter_scores(scores: list[float], maxima: list[float]) -> list[int | float]:
+    """Each check's points in quarters, adding up to the total rounded to a quarter (largest remainders first).
+
+    The reporter sums test scores in floating point (0.1 + 0.2 is 0.30000000000000004); quarters add exactly, so
+    the points it sends to GitHub Classroom read as the grader's total, rounded to a quarter point.
+    """
+    units = [float(score) * STEP for score in scores]
+    floors = [int(math.floor(unit + 1e-9)) for unit in units]
+    caps = [int(math.floor(float(m) * STEP + 0.5)) for m in maxima]
+    spare = int(math.floor(sum(units) + 0.5)) - sum(floors)
+    for i in sorted(range(len(units)), key=lambda i: floors[i] - units[i]):  # largest fraction first
+        if spare <= 0:
+            break
+        if units[i] > floors[i] + 1e-9 and floors[i] < caps[i]:
+            floors[i] += 1
+            spare -= 1
+    return [number(min(unit, cap) / STEP) for unit, cap in zip(floors, caps)]
 
 
 def combined_blob(batch: BatchResult) -> dict[str, Any]:
@@ -46,7 +73,7 @@ def combined_blob(batch: BatchResult) -> dict[str, Any]:
     statuses = {blob["status"] for _, blob in blobs}
     status = "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
     tests = [{**test, "name": f"{s.student}: {test['name']}"} for s, blob in blobs for test in blob["tests"]]
-    return {"version": 1, "status": status, "max_score": number(sum(blob["max_score"] for _, blob in blobs)),
+    return {"version": 1, "status": status, "max_score": quarter_points(sum(blob["max_score"] for _, blob in blobs)),
             "tests": tests}
 
 
@@ -73,10 +100,10 @@ def step_summary(submission: SubmissionResult) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _test(name: str, status: str, score: float, message: str, submission: SubmissionResult,
+def _test(name: str, status: str, score: int | float, message: str, submission: SubmissionResult,
           seconds: float) -> dict[str, Any]:
     """One entry of `tests`, shaped as the classroom graders write it (duration in milliseconds)."""
-    return {"name": name, "status": status, "score": number(score), "message": message,
+    return {"name": name, "status": status, "score": score, "message": message,
             "test_code": f"grader check {submission.path}", "filename": submission.path, "line_no": 0,
             "duration": int(round(seconds * 1000))}
 

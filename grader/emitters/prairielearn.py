@@ -24,9 +24,9 @@ def results_document(submission: SubmissionResult, *, size_limit: int = SIZE_LIM
     """The results object, with as many figures as fit under `size_limit` bytes."""
     output = "\n".join(problem_lines(submission))
     if submission.error is not None:
-        return {"gradable": False, "message": summary_line(submission), "format_errors": [submission.error],
-                "output": output, "tests": []}
-    document = {"gradable": True, "score": min(max(submission.fraction, 0.0), 1.0),
+        return {"succeeded": True, "gradable": False, "message": summary_line(submission),
+                "format_errors": [submission.error], "output": output, "tests": []}
+    document = {"succeeded": True, "gradable": True, "score": min(max(submission.fraction, 0.0), 1.0),
                 "message": summary_line(submission), "output": output, "images": [],
                 "tests": [_test(check) for check in submission.checks]}
     if len(encoded(document).encode()) > size_limit:
