@@ -12,12 +12,24 @@ import tokenize
 from dataclasses import dataclass
 from typing import Any
 
-from grader.results import Answer
-from grader.rubric import Rubric, RubricScore, score_answer
+from grader.results import Answer, Figure
+from grader.rubric import Rubric, RubricScore, near_copies, score_answer
 from grader.comparison import Comparison, Context, Outcome
 from grader.spec import Fetch, Script
 
 PICTURE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
+PLOT_LIMIT = 200_000  # the largest student plot (base64 characters of its PNG) a report shows
+
+
+def first_png(cell: Any) -> str:
+    """The base64 text of the first `image/png` a cell displayed ('' when none, or over PLOT_LIMIT)."""
+    for output in cell.get("outputs", []):
+        data = output.get("data", {}).get("image/png")
+        if data:
+            text = "".join(data) if isinstance(data, list) else str(data)
+            text = "".join(text.split())
+            return text if len(text) <= PLOT_LIMIT else ""
+    return ""
 
 
 def tagged_cells(notebook: Any, tag: str) -> list[dict[str, Any]]:
@@ -27,7 +39,8 @@ def tagged_cells(notebook: Any, tag: str) -> list[dict[str, Any]]:
         if tag in cell.get("metadata", {}).get("tags", []):
             pictures = any(kind in output.get("data", {}) for output in cell.get("outputs", [])
                            for kind in PICTURE_TYPES)
-            cells.append({"cell_type": cell.cell_type, "source": cell.source, "has_picture": pictures})
+            cells.append({"cell_type": cell.cell_type, "source": cell.source, "has_picture": pictures,
+                          "picture": first_png(cell)})
     return cells
 
 
@@ -110,9 +123,33 @@ def _duplicates_note(ignored: int, tag: str) -> str:
     return f"; {ignored} more cell(s) tagged {tag} ignored (only the first non-empty one counts)" if ignored else ""
 
 
+def review_diagnostics(scored: RubricScore, share: float = 1.0) -> dict[str, Any]:
+    """What a rubric score adds to a check's diagnostics: language, confidence, why to review, points withheld.
+
+    `pending_review` is the share of the check's points withheld until an instructor reads the answer.
+    """
+    extra: dict[str, Any] = {"confidence": scored.confidence}
+    if scored.language:
+        extra["language"] = scored.language
+    if scored.review:
+        extra["review_reasons"] = list(scored.review)
+    if scored.pending:
+        extra["pending_review"] = round(share, 4)
+    return extra
+
+
+def review_note(scored: RubricScore) -> str:
+    """The end of a prose message: flagged for the instructor (and why), or left as scored."""
+    if scored.pending:
+        return ""
+    if scored.needs_review:
+        return f"; needs review ({'; '.join(scored.review) or 'low confidence'})"
+    return ""
+
+
 @dataclass(frozen=True)
 class FreeText(Comparison, kind="free_text"):
-    """A prose answer scored by the fraction of rubric concepts it mentions; always flagged for review."""
+    """A prose answer scored by the fraction of rubric concepts it mentions; flagged for review when unsure."""
 
     tag: str
     prompt: str
@@ -123,11 +160,12 @@ class FreeText(Comparison, kind="free_text"):
         cell, ignored = choose_answer(student if isinstance(student, list) else [])
         text = cell["source"] if cell else ""
         scored = score_answer(text, prompt=self.prompt, rubric=self.rubric)
-        message = describe_rubric(scored) + "; to be read by your instructor" + _duplicates_note(ignored, self.tag)
+        message = describe_rubric(scored) + review_note(scored) + _duplicates_note(ignored, self.tag)
         answer = Answer(self.prompt, text, self.reference, scored.found, scored.missing)
-        return Outcome(scored.fraction, message,
-                       {"answer_cells": len(student or []), "duplicates_ignored": ignored}, answer=answer,
-                       needs_review=True)
+        diagnostics = {"answer_cells": len(student or []), "duplicates_ignored": ignored}
+        if text.strip():
+            diagnostics.update(review_diagnostics(scored))
+        return Outcome(scored.fraction, message, diagnostics, answer=answer, needs_review=scored.needs_review)
 
 
 @dataclass(frozen=True)
@@ -148,6 +186,7 @@ class CodeAnswer(Comparison, kind="code_answer"):
     syntax: tuple[str, str] | None = None
     rubric: Rubric | None = None
     prose_share: float = 0.0
+    reference_curve: tuple | None = None  # (("x", (...)), ("y", (...))): the reference plot, drawn beside the student's
 
     def judge(self, student: Any, expected: Any, ctx: Context) -> Outcome:
         cells = tagged_cells(ctx.notebook, self.tag)
@@ -162,16 +201,24 @@ class CodeAnswer(Comparison, kind="code_answer"):
             code *= (1 + plotted) / 2
             parts.append("plot: shown" if plotted else "plot: no picture in the answer cell")
         fraction, found, missing = (1 - self.prose_share) * code, [], []
+        diagnostics = {"answer_cells": len(cells), "duplicates_ignored": ignored, "code_fraction": round(code, 4)}
+        review = False
         if self.rubric is not None:
-            scored = score_answer(comment_text(cell["source"]) if cell else "", prompt=self.prompt,
-                                  rubric=self.rubric)
+            prose = comment_text(cell["source"]) if cell else ""
+            scored = score_answer(prose, prompt=self.prompt, rubric=self.rubric)
             fraction += self.prose_share * scored.fraction
             found, missing = scored.found, scored.missing
-            parts.append(f"explanation: {describe_rubric(scored)}")
+            parts.append(f"explanation: {describe_rubric(scored)}{review_note(scored)}")
+            review = scored.needs_review
+            if prose.strip():
+                diagnostics.update(review_diagnostics(scored, self.prose_share))
+        figures = []
+        if self.needs_plot and cell is not None and cell.get("picture"):
+            figures.append(Figure("plot", f"Your plot of question {int(self.tag[1:])} beside the reference",
+                                  {"student_png": cell["picture"], "reference": dict(self.reference_curve or {})}))
         answer = Answer(self.prompt, cell["source"] if cell else "", self.reference, found, missing)
-        return Outcome(fraction, "; ".join(parts) + _duplicates_note(ignored, self.tag),
-                       {"answer_cells": len(cells), "duplicates_ignored": ignored, "code_fraction": round(code, 4)},
-                       answer=answer, needs_review=self.rubric is not None)
+        return Outcome(fraction, "; ".join(parts) + _duplicates_note(ignored, self.tag), diagnostics,
+                       figures=figures, answer=answer, needs_review=review)
 
     def _judge_values(self, student: Any, expected: Any, ctx: Context) -> tuple[float, str]:
         """Fraction and message for the values the kernel reported."""
@@ -191,3 +238,32 @@ class CodeAnswer(Comparison, kind="code_answer"):
 
 
 _SYNTAX_NAMES = {"ListComp": "list comprehension"}
+
+
+def flag_near_copies(batch: Any) -> int:
+    """After a whole batch is graded: flag each prose answer that nearly copies another student's answer to
+    the same question, naming the other student and showing their text (diagnostics `near_copy_of`).
+
+    Returns how many answers were flagged. Scores are not changed: the instructor decides.
+    """
+    by_question: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+    for submission in batch.submissions:
+        for check in submission.checks:
+            if check.answer is not None and check.answer.text.strip() and "confidence" in check.diagnostics:
+                text = comment_text(check.answer.text) if "code_fraction" in check.diagnostics else check.answer.text
+                by_question.setdefault((check.part, check.name), []).append((submission.student, check, text))
+    flagged = set()
+    for entries in by_question.values():
+        for i, j, alike in near_copies([(student, text) for student, _, text in entries]):
+            for me, other in ((entries[i], entries[j]), (entries[j], entries[i])):
+                check = me[1]
+                check.diagnostics.setdefault("near_copy_of", []).append(
+                    {"student": other[0], "similarity": alike, "text": other[2][:600]})
+                check.diagnostics.setdefault("review_reasons", []).append(
+                    f"near-copy of {other[0]}'s answer (similarity {alike:.2f})")
+                if id(check) not in flagged:  # the student's message names no other student
+                    check.message += ("; " if check.needs_review else "; needs review (") + \
+                        "a near-copy of another student's answer" + ("" if check.needs_review else ")")
+                check.needs_review = True
+                flagged.add(id(check))
+    return len(flagged)

@@ -17,6 +17,8 @@ from grader.results import Figure
 
 PIXEL_SCALE = 4  # a 28×28 digit becomes 112×112 screen pixels, drawn without smoothing
 MAX_IMAGE_SIDE = 200  # larger arrays are not digits; they are refused rather than drawn
+MAX_PLOT_BYTES = 150_000  # a student's plot larger than this is not shown
+MAX_PLOT_SIDE = 480  # and one wider or taller is shrunk to this
 LINE_STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D")]  # lines differ without colour
 
 
@@ -52,7 +54,7 @@ class DrawnFigure:
 
 def draw(figure: Figure) -> DrawnFigure:
     """Draw one figure; data that cannot be drawn (student values of any shape) gives a note, not an error."""
-    drawers = {"images": _draw_images, "curves": _draw_curves, "confusion": _draw_confusion}
+    drawers = {"images": _draw_images, "curves": _draw_curves, "confusion": _draw_confusion, "plot": _draw_plot}
     if figure.kind not in drawers:
         return DrawnFigure(figure.kind, figure.title, note=f"no drawing for figure kind {figure.kind!r}")
     try:
@@ -137,6 +139,45 @@ def _draw_curves(title: str, data: dict[str, Any]) -> DrawnFigure:
             for i in range(length)]
     table = DataTable([x_label or "x", *series], rows)
     return DrawnFigure("curves", title, [_picture_of(canvas, alt=alt, caption=title)], table)
+
+
+def _draw_plot(title: str, data: dict[str, Any]) -> DrawnFigure:
+    """A student's own plot (the PNG their answer cell displayed, checked and size-limited) beside the reference
+    curve, drawn here from its data."""
+    pictures = []
+    if data.get("student_png"):
+        raw = base64.b64decode(data["student_png"], validate=False)
+        if len(raw) > MAX_PLOT_BYTES:
+            raise ValueError(f"the student's plot is over {MAX_PLOT_BYTES // 1000} kB")
+        try:
+            image = Image.open(io.BytesIO(raw))
+            if image.format != "PNG" or image.width * image.height > 4_000_000:
+                raise ValueError("the student's picture is not a PNG of a reasonable size")
+            image.load()
+        except (OSError, Image.DecompressionBombError) as error:
+            raise ValueError(f"the student's picture cannot be read ({type(error).__name__})") from error
+        if image.width > MAX_PLOT_SIDE or image.height > MAX_PLOT_SIDE:
+            image.thumbnail((MAX_PLOT_SIDE, MAX_PLOT_SIDE))
+        pictures.append(Picture(_png_uri(image.convert("RGBA")), f"{title}: the picture the student's answer "
+                                f"cell displayed ({image.width}×{image.height} pixels)", "your plot",
+                                image.width, image.height))
+    reference = data.get("reference") or {}
+    table = None
+    if reference.get("x"):
+        x = [_finite_or_nan(v) for v in reference["x"]]
+        y = [_finite_or_nan(v) for v in reference["y"]]
+        label = str(reference.get("label", "reference"))
+        canvas, axes = _new_axes(4.0, 3.0)
+        axes.plot(x, y)
+        axes.set_xlabel("x")
+        axes.set_ylabel(label)
+        axes.grid(alpha=0.3)
+        alt = (f"Reference plot of {label} for x from {_number(x[0])} to {_number(x[-1])}: "
+               f"from {_number(y[0])} to {_number(y[-1])}.")
+        pictures.append(_picture_of(canvas, alt=alt, caption="reference"))
+        step = max(1, len(x) // 8)
+        table = DataTable(["x", label], [[_number(a), _number(b)] for a, b in list(zip(x, y))[::step]])
+    return DrawnFigure("plot", title, pictures, table)
 
 
 def _series_summary(label: str, values: list[float]) -> str:

@@ -261,4 +261,12 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
         batch.submissions.append(grade_file(file, options=options, assignments=assignments))
         if on_result:
             on_result(number, len(files), batch.submissions[-1])
+    after_batch(batch)
     return batch
+
+
+def after_batch(batch: BatchResult) -> None:
+    """What needs every submission graded first: prose answers that nearly copy another student's are flagged."""
+    from grader.answers import flag_near_copies
+
+    flag_near_copies(batch)

@@ -62,7 +62,7 @@ class CheckView:
     @property
     def anchor(self) -> str:
         """Fragment id of this check's row."""
-        return "check-" + slug(f"{self.check.part}-{self.check.name}")
+        return check_anchor(self.check)
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,40 @@ class CheckRate:
         return self.total_score / self.runs if self.runs else 0.0
 
 
+@dataclass(frozen=True)
+class ReviewItem:
+    """One answer awaiting an instructor's reading, as the class summary lists it."""
+
+    student: str
+    href: str  # the answer in the student's report
+    score: float
+    max_score: float
+    pending: float  # points withheld (not in `score`)
+    reasons: list[str]
+    text: str
+    pairs: list[dict[str, Any]]  # near-copies: {"student", "similarity", "text"}
+
+
+@dataclass
+class ReviewGroup:
+    """The answers to one question that await review."""
+
+    part: str
+    name: str
+    prompt: str
+    items: list[ReviewItem] = field(default_factory=list)
+
+
+@dataclass
+class PlotGroup:
+    """The students' own plots for one plotting question, each a link to the report that shows it."""
+
+    part: str
+    name: str
+    prompt: str
+    links: list[tuple[str, str]] = field(default_factory=list)  # (student, href)
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The Jinja2 environment: package templates, autoescape on, undefined names are errors."""
@@ -183,8 +217,48 @@ def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: st
                                   x_label="percentage of points available")
     failures = [(submission, href) for submission, href in zip(batch.submissions, report_hrefs)
                 if submission.status == "error"]
+    reviews = review_groups(batch, report_hrefs)
     return render_page("summary.html.j2", batch=batch, rows=rows, parts=parts, checks=checks,
-                       questions=questions, distribution=distribution, failures=failures, home_href=home_href)
+                       questions=questions, distribution=distribution, failures=failures, home_href=home_href,
+                       reviews=reviews, review_count=sum(len(group.items) for group in reviews),
+                       pending_points=round(sum(s.points_pending_review for s in batch.graded), 4),
+                       plots=plot_groups(batch, report_hrefs))
+
+
+def check_anchor(check: CheckResult) -> str:
+    """Fragment id of a check's row in its report (as `CheckView.anchor`)."""
+    return "check-" + slug(f"{check.part}-{check.name}")
+
+
+def review_groups(batch: BatchResult, report_hrefs: list[str]) -> list[ReviewGroup]:
+    """Per question, in order of first appearance, the answers flagged for review and not yet overridden."""
+    groups: dict[tuple[str, str], ReviewGroup] = {}
+    for submission, href in zip(batch.submissions, report_hrefs):
+        for check in submission.checks:
+            if not check.needs_review or check.override is not None:
+                continue
+            prompt = plain_text(check.answer.prompt) if check.answer is not None else ""
+            group = groups.setdefault((check.part, check.name), ReviewGroup(check.part, check.name, prompt))
+            anchor = ("answer-" if check.answer is not None else "") + check_anchor(check)
+            reasons = [str(reason) for reason in check.diagnostics.get("review_reasons", [])] or ["low confidence"]
+            pairs = [pair for pair in check.diagnostics.get("near_copy_of", []) if isinstance(pair, dict)]
+            group.items.append(ReviewItem(submission.student, f"{href}#{anchor}", check.score, check.max_score,
+                                          check.pending_points, reasons,
+                                          plain_text(check.answer.text) if check.answer is not None else "", pairs))
+    return list(groups.values())
+
+
+def plot_groups(batch: BatchResult, report_hrefs: list[str]) -> list[PlotGroup]:
+    """Per plotting question, a link to each student's plot (figures of kind `plot`) in their report."""
+    groups: dict[tuple[str, str], PlotGroup] = {}
+    for submission, href in zip(batch.submissions, report_hrefs):
+        for check in submission.checks:
+            if check.visibility == Visibility.HIDDEN or not any(f.kind == "plot" for f in check.figures):
+                continue
+            prompt = plain_text(check.answer.prompt) if check.answer is not None else ""
+            group = groups.setdefault((check.part, check.name), PlotGroup(check.part, check.name, prompt))
+            group.links.append((submission.student, f"{href}#pictures-{check_anchor(check)}"))
+    return list(groups.values())
 
 
 def report_names(batch: BatchResult) -> list[str]:

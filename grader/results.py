@@ -84,6 +84,13 @@ class CheckResult:
         """Full marks."""
         return self.max_score > 0 and self.score >= self.max_score
 
+    @property
+    def pending_points(self) -> float:
+        """Points withheld until an instructor reads the answer (a language the rubric lacks), 0 once overridden."""
+        if self.override is not None:
+            return 0.0
+        return round(self.max_score * float(self.diagnostics.get("pending_review", 0) or 0), 4)
+
     def overridden(self, points: float, comment: str) -> "CheckResult":
         """This check with an instructor's points in place of the automatic score."""
         automatic = self.override.automatic_score if self.override else self.score
@@ -195,6 +202,16 @@ class SubmissionResult:
         return round(sum(check.max_score for check in self.checks), 4) if self.checks else self.declared_max_score
 
     @property
+    def points_pending_review(self) -> float:
+        """Points withheld until an instructor reads answers the grader could not score (not in `score`)."""
+        return round(sum(check.pending_points for check in self.checks), 4)
+
+    @property
+    def answers_to_review(self) -> int:
+        """Checks flagged for an instructor's reading and not yet overridden."""
+        return sum(check.needs_review and check.override is None for check in self.checks)
+
+    @property
     def fraction(self) -> float:
         """Score as a fraction of the maximum (0 when nothing is available)."""
         return self.score / self.max_score if self.max_score else 0.0
@@ -237,6 +254,8 @@ class SubmissionResult:
         """Plain JSON-ready form, derived totals included."""
         data = asdict(self)
         data.update(score=self.score, max_score=self.max_score, status=self.status)
+        if self.points_pending_review:  # optional: only when an answer's score is withheld
+            data["points_pending_review"] = self.points_pending_review
         return _plain(data)
 
     @classmethod

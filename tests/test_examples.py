@@ -54,12 +54,20 @@ def test_the_blank_questionnaire_runs_cleanly_and_scores_zero(graded):
 def test_partial_and_buggy_work_is_reported_where_it_went_wrong(graded):
     _, batch = graded
     by_student = {(s.student, s.assignment): {c.name: c for c in s.checks} for s in batch.submissions}
-    assert by_student["bob", "sgd"]["apply_step"].message.startswith("`apply_step` is not defined")
+    assert by_student["bob", "sgd"]["apply_step"].message.startswith("not in this notebook: no cell defines "
+                                                                      "`apply_step`")
     assert by_student["carol", "sgd"]["mse"].status == Status.FAILED
     carol = by_student["carol", "questionnaire"]
     assert "got [[2, 4], [8, 10]]" in carol["q09"].message and carol["q09"].score == 1
-    assert carol["q01"].message.startswith("too short")
-    assert all(c.needs_review for name, c in carol.items() if name != "q09")
+    assert carol["q01"].message.startswith("too short") and carol["q01"].score == 0
+    # "It compares pixels.": one of three key ideas, no longer 0 for being short, and flagged as unsure
+    assert carol["q03"].score == 0.25 and carol["q03"].needs_review
+    # carol's prose repeats alice's: each such answer is flagged with the pair, and keeps its score
+    copied = [c for c in carol.values() if "near-copy of another student's answer" in c.message]
+    assert len(copied) == 27 and all(c.needs_review and c.diagnostics["near_copy_of"][0]["student"] == "alice"
+                                     for c in copied)
+    bob = by_student["bob", "questionnaire"]
+    assert not any(c.needs_review for c in bob.values())  # his brief answers are scored with confidence
 
 
 def test_the_sample_overrides_apply_to_the_example_class(graded):

@@ -87,14 +87,38 @@ def checks_of(submission) -> dict:
     return {check.name: check for check in submission.checks}
 
 
-def test_the_solution_gets_full_marks_and_every_prose_score_is_marked_for_review(graded):
+def test_the_solution_gets_full_marks_with_confident_prose_scores(graded):
     solution = graded["solution"]
     assert solution.error is None and solution.problems == []
     assert (solution.score, solution.max_score) == (FULL_MARKS, FULL_MARKS)
     checks = checks_of(solution)
     assert len(checks) == 37
-    assert all(check.needs_review for name, check in checks.items() if name != "q09")
-    assert not checks["q09"].needs_review
+    prose = {name: check for name, check in checks.items() if name != "q09"}
+    assert all(check.diagnostics["confidence"] >= 0.6 and check.diagnostics["language"] == "en"
+               for check in prose.values())
+    assert "confidence" not in checks["q09"].diagnostics and not checks["q09"].needs_review
+
+
+def test_prose_shared_by_the_batch_is_flagged_as_near_copies_naming_the_other_students(graded):
+    """The three notebooks of this batch share the solution's prose: each answer is a near-copy of the others'."""
+    checks = checks_of(graded["solution"])
+    for name, check in checks.items():
+        if name not in ("q04", "q09", "q21", "q26", "q34"):  # code answers' comments: rewritten in the others
+            assert check.needs_review and "near-copy of another student's answer" in check.message, name
+            assert {pair["student"] for pair in check.diagnostics["near_copy_of"]} == {"moved_and_duplicated",
+                                                                                      "wrong_code"}
+    assert checks["q01"].score == 1  # flagged, not marked down
+    assert not checks["q04"].needs_review  # its comment is its own
+    moved = checks_of(graded["moved_and_duplicated"])
+    assert [pair["student"] for pair in moved["q26"].diagnostics["near_copy_of"]] == ["wrong_code"]
+
+
+def test_the_plots_of_the_answers_are_kept_beside_the_reference_curve(graded):
+    checks = checks_of(graded["moved_and_duplicated"])
+    for name in ("q21", "q34"):
+        plot = next(figure for figure in checks[name].figures if figure.kind == "plot")
+        assert plot.data["student_png"] and len(plot.data["reference"]["x"]) == 81
+    assert not [f for f in checks_of(graded["wrong_code"])["q21"].figures if f.kind == "plot"]  # no picture
 
 
 def test_answers_carry_prompt_text_reference_and_concepts(graded):
@@ -111,7 +135,7 @@ def test_moved_cells_lose_nothing_and_duplicates_count_once(graded):
     q05 = checks_of(moved)["q05"]
     assert q05.diagnostics["duplicates_ignored"] == 1 and "1 more cell(s) tagged q05 ignored" in q05.message
     q06 = checks_of(moved)["q06"]
-    assert q06.diagnostics == {"answer_cells": 2, "duplicates_ignored": 0} and q06.passed
+    assert (q06.diagnostics["answer_cells"], q06.diagnostics["duplicates_ignored"]) == (2, 0) and q06.passed
 
 
 def test_code_answers_written_differently_are_right(graded):

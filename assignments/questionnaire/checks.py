@@ -77,7 +77,7 @@ def _code_checks(prompt: dict[str, str], answer: dict[str, str]) -> dict[str, Ch
         return Check(tag, points=total, fetch=fetch, compare=CodeAnswer(
             tag=tag, prompt=prompt[tag], reference=answer[tag], rubric=rubric, prose_share=prose_points / total,
             values=options.pop("values"), needs_plot=options.pop("needs_plot", False),
-            syntax=options.pop("syntax", None)), **options)
+            syntax=options.pop("syntax", None), reference_curve=options.pop("reference_curve", None)), **options)
 
     return {
         "q04": code_question(
@@ -90,7 +90,7 @@ def _code_checks(prompt: dict[str, str], answer: dict[str, str]) -> dict[str, Ch
             values=NineGrid(), expected=lambda ctx: _nine_grid()),
         "q21": code_question(
             "q21", 1, guarded("ns['sigmoid'](inputs['x'].clone())", names=("sigmoid",)),
-            values=Tensor(atol=1e-5), needs_plot=True,
+            values=Tensor(atol=1e-5), needs_plot=True, reference_curve=_curve(sigmoid, -4, 4, "sigmoid(x)"),
             inputs=lambda gen: {"x": torch.randn(50, generator=gen) * 4},
             expected=lambda ctx: sigmoid(ctx.inputs["x"])),
         "q26": code_question(
@@ -102,9 +102,17 @@ def _code_checks(prompt: dict[str, str], answer: dict[str, str]) -> dict[str, Ch
         "q34": code_question(
             "q34", 1, guarded("ns['relu'](inputs['x'].clone())", names=("relu",)),
             values=Tensor(atol=1e-6), needs_plot=True,
+            reference_curve=_curve(lambda x: x.clamp(min=0), -2, 2, "relu(x)"),
             inputs=lambda gen: {"x": torch.rand(50, generator=gen) * 4 - 2},
             expected=lambda ctx: ctx.inputs["x"].clamp(min=0)),
     }
+
+
+def _curve(function, low: float, high: float, label: str) -> tuple:
+    """The reference plot of a plotting question, as data (x, y, label) a report draws beside the student's."""
+    x = torch.linspace(low, high, 81)
+    return (("x", tuple(round(v, 4) for v in x.tolist())),
+            ("y", tuple(round(v, 4) for v in function(x).tolist())), ("label", label))
 
 
 def _nine_grid() -> dict[str, torch.Tensor]:

@@ -25,7 +25,22 @@ def emit(batch: BatchResult, *, out_dir: Path, console: Console | None = None) -
         if submission.problems:
             console.print(problems_text(submission))
     console.print(summary_table(batch))
+    line = review_line(batch)
+    if line:
+        console.print(line)
     return []
+
+
+def review_line(batch: BatchResult) -> str:
+    """How many answers await an instructor's reading, and the points withheld meanwhile ('' when none)."""
+    waiting = sum(submission.answers_to_review for submission in batch.graded)
+    if not waiting:
+        return ""
+    pending = round(sum(submission.points_pending_review for submission in batch.graded), 4)
+    students = sum(1 for submission in batch.graded if submission.answers_to_review)
+    line = f"{waiting} answer{'s' * (waiting != 1)} of {students} submission{'s' * (students != 1)} await review"
+    line += f" ({pending:g} points pending review, not in the scores above)" if pending else ""
+    return escape(line + ": the class summary (index.html) lists them by question")
 
 
 def problems_text(submission: SubmissionResult) -> Text:
