@@ -100,3 +100,21 @@ def test_junit_and_gradebook_of_real_grading(graded):
     github = read_json(out, "github/dana/baseline/result.json")
     assert rows[1][0] == "dana" and float(rows[1][1]) == pytest.approx(sum(t["score"] for t in github["tests"]))
     assert rows[2] == ["erin", "0", "0", str(github["max_score"]), "baseline"]
+
+
+def test_one_students_folder_names_that_student(fixture_course, tmp_path):
+    """`grader check alice/`: her notebooks are named after parts, so they are hers, not students called `tiny`."""
+    from tests.conftest import FIXTURE_COURSE
+
+    alice = tmp_path / "class" / "alice"
+    alice.mkdir(parents=True)
+    (alice / "tiny.ipynb").write_bytes((FIXTURE_COURSE / "submissions/all_correct.ipynb").read_bytes())
+    (tmp_path / "class" / "bob.ipynb").write_bytes((FIXTURE_COURSE / "submissions/all_correct.ipynb").read_bytes())
+    for given, students in ((alice, {"alice"}), (tmp_path / "class", {"alice", "bob"})):
+        out = tmp_path / f"out-{given.name}"
+        done = run_grader("check", str(given), "--out", str(out), "--format", "json", "--format", "csv",
+                          env={"GITHUB_OUTPUT": "", "GITHUB_STEP_SUMMARY": ""}, timeout=600)
+        assert done.returncode == 0, done.stderr
+        assert {s["student"] for s in read_json(out, "results.json")["submissions"]} == students
+        with open(out / "gradebook.csv") as gradebook:
+            assert {row["student"] for row in csv.DictReader(gradebook)} == students
