@@ -215,6 +215,19 @@ def test_gradescope_reads_the_points_and_keeps_every_text(batch, scenario):
     BOARD.record("Gradescope (score / tests' max_score)", scenario, "%g/%g" % gradescope_points(document))
 
 
+def test_gradescope_shows_text_that_looks_like_html_as_written():
+    from grader.emitters.gradescope import results_document
+    from grader.results import CheckResult, ExecutionProblem, Status, SubmissionResult
+
+    message = "expected `<here>` to be a tensor, got <class 'list'>"
+    submission = SubmissionResult(path="a/tiny.ipynb", student="a", assignment="tiny", checks=[
+        CheckResult("double", "tiny", 0, 2, Status.FAILED, message)],
+        problems=[ExecutionProblem("error", 0, "x = <y>", "SyntaxError", "invalid syntax near <y>")])
+    document = results_document(submission)
+    assert gradescope_problems(document) == []
+    assert document["tests"][0]["output"] == message and "<y>" in document["output"]
+
+
 def test_gradescope_rules_catch_html_that_would_swallow_text():
     assert gradescope_problems({"score": 0, "tests": [{"name": "x", "output": "expected <here>"}]}) == [
         "test 'x': output would be read as HTML and lose its <...> text"]
