@@ -71,7 +71,7 @@ class GradingStep:
 
 def runner_id(name: str, taken: set[str] = frozenset()) -> str:
     """A step id the reporter accepts (`^[a-zA-Z0-9]+$` per runner) that is also a valid step id (starts with a
-    letter): `from_scratch` -> `fromscratch`, `04_mnist` -> `part04mnist`; a number is added when two would clash."""
+    letter): `from_scratch` -> `fromscratch`, `04_intro` -> `part04intro`; a number is added when two would clash."""
     base = re.sub(r"[^A-Za-z0-9]", "", name) or "part"
     if not base[0].isalpha():
         base = f"part{base}"

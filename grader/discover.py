@@ -76,7 +76,7 @@ def known_names(assignments: dict[str, Assignment]) -> set[str]:
 def identify(metadata_assignment: object, stem: str, assignments: dict[str, Assignment]) -> tuple[str, list[Assignment]]:
     """(assignment name, parts to grade) from notebook metadata `grader.assignment`, else from the file name.
 
-    The file name may be the part's name (`baseline`), a name a part also matches (`04_mnist_basics`), or
+    The file name may be the part's name (`baseline`), a name a part also matches (`week_04`), or
     contain exactly one of them as a word (`alice_baseline`, `Copy of baseline (1)`, `sgd2`).
     """
     if metadata_assignment:
