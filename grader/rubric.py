@@ -60,6 +60,12 @@ _HANGUL = re.compile(r"[\uac00-\ud7af]")
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+")
 _CODE = re.compile(r"```.*?```|`[^`]*`|\S*[._=(\[]\S*", re.S)
 
+# Traditional characters of this chapter's terms, read as simplified so one set of Chinese phrasings serves both.
+_TRADITIONAL = str.maketrans(
+    "損權數據學習證驗練訓優計積層線陣張隨機為這個義導變擬過準確類組歸複製廣維軸點錯誤較對於與從會將時間預測們減應該"
+    "範圖樣處實際現輸標籤簽連續單調遞負換狀長參設適斂發盪裡裏響鬆彎麼還壓縮縱橫態區別條經網絡夠終斷視稱開問題內號冪產",
+    "损权数据学习证验练训优计积层线阵张随机为这个义导变拟过准确类组归复制广维轴点错误较对于与从会将时间预测们减应该"
+    "范图样处实际现输标签签连续单调递负换状长参设适敛发荡里里响松弯么还压缩纵横态区别条经网络够终断视称开问题内号幂产")
 COVERED_LANGUAGES = ("en", "zh")  # languages the rubric's phrasings are written in
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean"}
 REVIEW_BELOW = 0.6  # a score with a lower confidence is flagged for review
@@ -169,7 +175,7 @@ def _jieba():
 def cjk_words(text: str) -> list[str]:
     """The Chinese (or Japanese, Korean) words of `text`: jieba's segmentation of each run of CJK characters."""
     words = []
-    for run in _CJK_RUN.findall(text):
+    for run in _CJK_RUN.findall(text.translate(_TRADITIONAL)):
         if _KANA.search(run) or _HANGUL.search(run):  # no Japanese or Korean segmenter: runs by script
             words += re.findall(r"[\u3040-\u309f]+|[\u30a0-\u30ff]+|[\u3400-\u9fff]+|[\uac00-\ud7af]+", run)
         else:
@@ -256,7 +262,7 @@ def _mention_at(answer: list[Token], phrasing: str) -> tuple[int, int] | None:
 
 def _compact(text: str) -> str:
     """Lower-cased characters of `text` without spaces or punctuation (for Chinese phrasings)."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = unicodedata.normalize("NFKC", text).lower().translate(_TRADITIONAL)
     return "".join(ch for ch in text if ch.isalnum())
 
 

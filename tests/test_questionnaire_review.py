@@ -207,3 +207,13 @@ def test_a_students_plot_is_shown_beside_the_reference_and_linked_from_the_class
     assert "reports/ada.html#pictures-check-questionnaire-q21" in summary
     broken = draw(Figure("plot", "t", {"student_png": "bm90IGEgcG5n", "reference": {}}))
     assert broken.note.startswith("could not draw")  # not a PNG: a note, no error
+
+
+@pytest.mark.parametrize("tag, text", [
+    ("q12", "隨機梯度下降：用小批量資料計算損失的梯度，然後更新權重。"),
+    ("q17", "學習率太大會越過最小值，損失發散。"),
+    ("q29", "矩阵乘"),
+    ("q14", "初始化、预测、算loss、算梯度、更新参数、重复、停止"),
+])
+def test_traditional_characters_and_terse_chinese_with_english_terms_are_read(tag, text):
+    assert score(tag, text).fraction == 1
