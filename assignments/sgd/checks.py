@@ -38,10 +38,15 @@ result = params.detach()
 # The student's own loop (`for i in range(10): apply_step(params)`), re-run from fresh params with the
 # reference step, which keeps the loss of every step: the loop is what is judged here.
 LOSSES_FALL = REF_PIECES + """
-loop = loop_calling(cells, 'apply_step')
+loop = None
+for text in cells:  # the first loop over apply_step, in notebook order; one that does not parse never ran
+    if 'apply_step' in text and ('for ' in text or 'while ' in text) and not statements([text]):
+        first = next(line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith('#'))
+        raise NeverRan(f"the cell with {first!r} does not parse, so its loop never ran")
+    loop = loop_calling([text], 'apply_step')
+    if loop is not None:
+        break
 if loop is None:
-    for text in [text for text in cells if 'apply_step' in text and not statements([text])]:
-        raise NeverRan(f"the cell starting {text.strip().splitlines()[0]!r} does not parse, so it never ran")
     raise LookupError('no loop in this notebook repeats apply_step')
 seen = []
 
@@ -50,7 +55,7 @@ def apply_step(params, *args, **kwargs):
     loss = ref_mse(preds, pieces['speed'])
     step, = torch.autograd.grad(loss, params)
     params.data.sub_(1e-5 * step)
-    seen.append(float(loss))
+    seen.append(loss.item())
     return preds
 
 with swap(ns, apply_step=apply_step, params=inputs['params'].clone().requires_grad_(), **pieces):
