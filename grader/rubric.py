@@ -47,6 +47,8 @@ ABBREVIATIONS = {
 }
 
 _OPERATORS = [
+    (re.compile(r"(?<=[\u4e00-\u9fff\w]) *[-−－] *(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) *[-−－] *(?=\w)"), " minus "),
+    (re.compile(r"(?<=[\u4e00-\u9fff\w]) *[×*] *(?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) *[×*] *(?=\w)"), " times "),
     (re.compile(r"-="), " minus "),
     (re.compile(r"(?<![\w-])-(?=\d)"), " minus "),
     (re.compile(r"(?<=\S) +- +(?=\S)"), " minus "),
