@@ -98,6 +98,7 @@ class Cell:
     max_score: float = 0.0
     href: str = ""
     error: bool = False
+    pending: float = 0.0  # points withheld for an instructor's reading (not in `score`)
 
 
 @dataclass
@@ -343,6 +344,7 @@ def student_rows(batch: BatchResult, report_hrefs: list[str]) -> tuple[list[Stud
             cell = row.cells.setdefault(part, Cell(href=href))
             cell.score, cell.max_score = round(cell.score + score, 4), round(cell.max_score + maximum, 4)
             cell.error = cell.error or submission.status == "error"
+            cell.pending = round(cell.pending + sum(c.pending_points for c in submission.checks if c.part == part), 4)
     return list(rows.values()), list(parts)
 
 

@@ -57,7 +57,8 @@ def summary_table(batch: BatchResult) -> Table:
     for column in ("student", "assignment", "score", "%", "status", "notes"):
         table.add_column(column, justify="right" if column in ("score", "%") else "left")
     for s in batch.submissions:
-        table.add_row(s.student, s.assignment or "?", f"{s.score:g}/{s.max_score:g}",
+        pending = f" (+{s.points_pending_review:g} pending review)" if s.points_pending_review else ""
+        table.add_row(s.student, s.assignment or "?", f"{s.score:g}/{s.max_score:g}{pending}",
                       f"{100 * s.fraction:.0f}" if s.status == "graded" else "-",
                       "[red]error[/]" if s.error else "graded", _notes(s))
     return table
