@@ -41,6 +41,19 @@ WRONG = {
 }
 
 
+CHINESE = {  # answers in Chinese (and one in French), mixed with code and English terms as students write
+    "q10": "广播：两个张量形状不同时，较小的张量被当作扩展成相同形状来计算，并不会真的复制内存。",
+    "q17": "学习率太大，每一步都会越过最小值，损失震荡甚至发散。",
+    "q23": "新权重 = 旧权重 - 学习率 × 梯度，也就是 w -= lr * w.grad",
+    "q29": "矩阵乘法",
+    "q31": "因为 loss.backward() 会把梯度累加到 .grad 上，不清零的话之前批次的梯度会混进来。",
+    "q34": "# ReLU 把负数变成 0，正数保持不变，是一种非线性的激活函数。\n"
+           "def relu(x):\n    return x.clamp(min=0)\nplot_function(relu, min=-2, max=2)",
+    "q12": "La descente de gradient stochastique : on calcule le gradient de la perte sur des mini-lots "
+           "aléatoires et on met à jour les poids pas à pas.",
+}
+
+
 def answer_cell(notebook, tag: str):
     return next(cell for cell in notebook.cells if tag in cell.metadata.get("tags", []))
 
@@ -74,7 +87,7 @@ def graded(tmp_path_factory, fastai_home):
     """Each notebook graded once, in one batch: student name → SubmissionResult."""
     folder = tmp_path_factory.mktemp("questionnaire")
     notebooks = {"solution": nbformat.read(SOLUTION, as_version=4), "moved_and_duplicated": moved_and_duplicated(),
-                 "wrong_code": with_answers(WRONG)}
+                 "wrong_code": with_answers(WRONG), "chinese": with_answers(CHINESE)}
     for name, notebook in notebooks.items():
         nbformat.write(notebook, folder / f"{name}.ipynb")
     with pytest.MonkeyPatch.context() as patch:
@@ -105,12 +118,13 @@ def test_prose_shared_by_the_batch_is_flagged_as_near_copies_naming_the_other_st
     for name, check in checks.items():
         if name not in ("q04", "q09", "q21", "q26", "q34"):  # code answers' comments: rewritten in the others
             assert check.needs_review and "near-copy of another student's answer" in check.message, name
-            assert {pair["student"] for pair in check.diagnostics["near_copy_of"]} == {"moved_and_duplicated",
+            assert {pair["student"] for pair in check.diagnostics["near_copy_of"]} >= {"moved_and_duplicated",
                                                                                       "wrong_code"}
     assert checks["q01"].score == 1  # flagged, not marked down
     assert not checks["q04"].needs_review  # its comment is its own
     moved = checks_of(graded["moved_and_duplicated"])
     assert [pair["student"] for pair in moved["q26"].diagnostics["near_copy_of"]] == ["wrong_code"]
+    assert "near_copy_of" not in checks_of(graded["chinese"])["q29"].diagnostics  # too short to be a copy
 
 
 def test_the_plots_of_the_answers_are_kept_beside_the_reference_curve(graded):
@@ -158,3 +172,13 @@ def test_wrong_code_answers_lose_their_code_points_but_keep_their_explanations(g
     assert checks["q34"].score == 1 and "values differ" in checks["q34"].message
     assert "plot: shown" in checks["q34"].message
     assert checks["q34"].diagnostics["code_fraction"] == 0  # a picture of the wrong function earns nothing
+
+
+def test_chinese_answers_earn_their_points_and_a_french_one_is_withheld_for_review(graded):
+    chinese = graded["chinese"]
+    checks = checks_of(chinese)
+    for name in ("q10", "q17", "q23", "q29", "q31", "q34"):
+        assert checks[name].passed and checks[name].diagnostics["language"] == "zh", (name, checks[name].message)
+    q12 = checks["q12"]
+    assert q12.score == 0 and q12.needs_review and "needs review (language: French)" in q12.message
+    assert (chinese.score, chinese.points_pending_review) == (FULL_MARKS - 1, 1)
