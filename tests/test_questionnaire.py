@@ -121,7 +121,8 @@ def test_prose_shared_by_the_batch_is_flagged_as_near_copies_naming_the_other_st
             assert {pair["student"] for pair in check.diagnostics["near_copy_of"]} >= {"moved_and_duplicated",
                                                                                       "wrong_code"}
     assert checks["q01"].score == 1  # flagged, not marked down
-    assert not checks["q04"].needs_review  # its comment is its own
+    # the others rewrote q04's comment: the solution's is shared with the Chinese notebook's only
+    assert [pair["student"] for pair in checks["q04"].diagnostics["near_copy_of"]] == ["chinese"]
     moved = checks_of(graded["moved_and_duplicated"])
     assert [pair["student"] for pair in moved["q26"].diagnostics["near_copy_of"]] == ["wrong_code"]
     assert "near_copy_of" not in checks_of(graded["chinese"])["q29"].diagnostics  # too short to be a copy
