@@ -138,14 +138,15 @@ def identify_assignment(job: Job) -> None:
 
 def draw_inputs(job: Job) -> None:
     """Fresh inputs for every check, from a seed drawn anew for this run, written where only the grader looks."""
-    from grader.probe import generate_inputs, plan_probes
+    from grader.probe import generate_inputs, given_statements, plan_probes
 
     job.inputs_seed = secrets.randbits(32)
     checks = {key: check for key, (_, check) in job.checks.items()}
     job.inputs = {key: generate_inputs(check, seed=job.inputs_seed ^ zlib.crc32(key.encode()))
                   for key, check in checks.items()}
     cells = tuple(cell.source for cell in job.notebook.cells if cell.cell_type == "code")
-    job.plans = plan_probes(checks, job.inputs, cells)
+    given = given_statements([job.options.course.assignments_dir / a.name / f"{a.name}.ipynb" for a in job.parts])
+    job.plans = plan_probes(checks, job.inputs, cells, given)
 
 
 def run_kernel(job: Job) -> None:

@@ -26,11 +26,12 @@ class ProbePlan:
     check: Check
     inputs: bytes = b""
     cells: tuple[str, ...] = ()  # the student's code cells, for probes that replay the student's own statements
+    given: tuple[str, ...] = ()  # top-level statements the assignment notebook itself holds (not the student's work)
 
     def request(self) -> dict[str, Any]:
         """The request header sent to the probe server."""
         config = {"needs": list(self.check.fetch.needs()), "code": self.check.fetch.kernel_code(),
-                  "cells": list(self.cells)}
+                  "cells": list(self.cells), "given": list(self.given)}
         return {"probe": self.key, "config": config, "timeout": self.check.timeout}
 
 
@@ -44,6 +45,24 @@ def seal_cell_source(fd: int, *, sweep: bool) -> str:
             f"__grader_load__({source!r})(globals(), {int(fd)}, {bool(sweep)!r})")
 
 
+def given_statements(notebooks: list[Path]) -> tuple[str, ...]:
+    """Every top-level statement of the notebooks' code cells (as `ast.unparse` writes it): code students are given."""
+    import ast
+
+    import nbformat
+
+    found: set[str] = set()
+    for path in notebooks:
+        try:
+            cells = nbformat.read(path, as_version=4).cells
+        except (OSError, ValueError):
+            continue
+        for cell in cells:
+            if cell.cell_type == "code":
+                found.update(ast.unparse(node) for node in probe_runtime.statements([cell.source]))
+    return tuple(sorted(found))
+
+
 def generate_inputs(check: Check, *, seed: int) -> dict[str, Any]:
     """Fresh inputs for one check, drawn in the grader process from `seed`."""
     if check.inputs is None:
@@ -51,8 +70,8 @@ def generate_inputs(check: Check, *, seed: int) -> dict[str, Any]:
     return check.inputs(torch.Generator().manual_seed(seed))
 
 
-def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]],
-                cells: tuple[str, ...] = ()) -> list[ProbePlan]:
+def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]], cells: tuple[str, ...] = (),
+                given: tuple[str, ...] = ()) -> list[ProbePlan]:
     """A probe for every kernel-side check, by check key, its inputs serialised, with the student's code cells."""
     plans = []
     for key, check in checks.items():
@@ -63,7 +82,7 @@ def plan_probes(checks: dict[str, Check], inputs: dict[str, dict[str, Any]],
             buffer = io.BytesIO()
             torch.save(inputs[key], buffer)
             data = buffer.getvalue()
-        plans.append(ProbePlan(key, check, data, cells))
+        plans.append(ProbePlan(key, check, data, cells, given))
     return plans
 
 

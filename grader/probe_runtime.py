@@ -126,12 +126,17 @@ def replay(ns, cells, names, swaps):
         return {name: (ns.get(name), targets[name] is not None) for name in names}
 
 
-def loop_calling(cells, function):
-    """The first top-level statement that calls `function` inside a loop or comprehension, as source; None if none."""
+def loop_calling(cells, function, given=()):
+    """The first top-level statement that calls `function` inside a loop or comprehension, as source; None if none.
+
+    Statements in `given` (the assignment's own code, as `ast.unparse` writes it) are not the student's: skipped.
+    """
     import ast
 
     loops = (ast.For, ast.While, ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)
     for node in statements(cells):
+        if ast.unparse(node) in given:
+            continue
         for loop in (n for n in ast.walk(node) if isinstance(n, loops)):
             if any(isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == function
                    for call in ast.walk(loop)):
@@ -185,7 +190,8 @@ def probe(ns, config, inputs):
     missing = [name for name in config["needs"] if name not in ns or name in borrowed]
     if missing:
         return {"missing": missing, "borrowed": borrowed}, {}
-    scope = {"ns": ns, "inputs": inputs, "swap": swap, "cells": list(config.get("cells", [])), "replay": replay,
+    scope = {"ns": ns, "inputs": inputs, "swap": swap, "cells": list(config.get("cells", [])),
+             "given": frozenset(config.get("given", [])), "replay": replay,
              "statements": statements, "loop_calling": loop_calling, "NeverRan": NeverRan}
     try:
         import torch

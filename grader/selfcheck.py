@@ -12,7 +12,7 @@ from grader.bundle import is_bundle, read_part
 from grader.course import COURSE_ENV, COURSE_FILE, CourseError, load_course
 from grader.exceptions import NoSuchAssignment
 from grader.judge import judge
-from grader.probe import generate_inputs, record_from
+from grader.probe import generate_inputs, given_statements, record_from
 from grader.release import BUNDLE_FOLDER
 from grader.results import CheckResult, Status, SubmissionResult, Visibility
 from grader.comparison import Context
@@ -34,15 +34,18 @@ def check(part: str, *, namespace: dict[str, Any] | None = None) -> None:
 
 def run_selfcheck(part: str, *, namespace: dict[str, Any], start: Path | None = None) -> SubmissionResult:
     """The visible checks of `part` judged against `namespace`, as a SubmissionResult (nothing printed)."""
-    checks, data_dir, withheld = visible_checks(part, start=Path(start or Path.cwd()))
-    results = [_run_one(check, part, namespace, data_dir, inputs) for check, inputs in checks]
+    checks, data_dir, withheld, notebook = visible_checks(part, start=Path(start or Path.cwd()))
+    given = given_statements([notebook])
+    results = [_run_one(check, part, namespace, data_dir, inputs, given) for check, inputs in checks]
     results += [CheckResult(name=w["name"], part=part, score=0.0, max_score=w["points"], status=Status.NOT_RUN,
                             message="checked only when the notebook is graded") for w in withheld]
     return SubmissionResult(path="(this notebook)", student="you", assignment=part, checks=results)
 
 
-def visible_checks(part: str, *, start: Path) -> tuple[list[tuple[Check, dict | None]], Path, list[dict]]:
-    """(check, stored inputs or None) for each visible check, the data folder, and checks kept for grading.
+def visible_checks(part: str, *,
+                   start: Path) -> tuple[list[tuple[Check, dict | None]], Path, list[dict], Path]:
+    """(check, stored inputs or None) for each visible check, the data folder, checks kept for grading, and the
+    part's assignment notebook (the code students are given).
 
     From the nearest self-check bundle (a student's release) or course.toml (an instructor's course
     folder) at or above `start`, or from $GRADER_COURSE.
@@ -51,7 +54,7 @@ def visible_checks(part: str, *, start: Path) -> tuple[list[tuple[Check, dict | 
         for folder in (start.resolve(), *start.resolve().parents):
             if is_bundle(folder / BUNDLE_FOLDER):
                 released, withheld = read_part(folder / BUNDLE_FOLDER, part)
-                return [(r.check, r.inputs) for r in released], folder, withheld
+                return [(r.check, r.inputs) for r in released], folder, withheld, folder / part / f"{part}.ipynb"
             if (folder / COURSE_FILE).is_file():
                 break
     try:
@@ -62,16 +65,18 @@ def visible_checks(part: str, *, start: Path) -> tuple[list[tuple[Check, dict | 
     if part not in course.assignments:
         raise NoSuchAssignment(f"no assignment part {part!r}; parts: {', '.join(sorted(course.assignments))}")
     checks = [(check, None) for check in course.assignments[part].checks if check.visibility == Visibility.VISIBLE]
-    return checks, course.data_dir, []
+    return checks, course.data_dir, [], course.assignments_dir / part / f"{part}.ipynb"
 
 
-def _run_one(check: Check, part: str, namespace: dict[str, Any], data_dir: Path, inputs: dict | None) -> CheckResult:
+def _run_one(check: Check, part: str, namespace: dict[str, Any], data_dir: Path, inputs: dict | None,
+             given: tuple[str, ...]) -> CheckResult:
     """One check, probed in this process on its stored inputs, else on fresh ones."""
     if check.fetch.kernel_code() is None:
         return CheckResult(name=check.name, part=part, score=0.0, max_score=check.points, status=Status.NOT_RUN,
                            message="checked only when the notebook is graded")
     inputs = inputs if inputs is not None else generate_inputs(check, seed=secrets.randbits(32))
-    config = {"needs": list(check.fetch.needs()), "code": check.fetch.kernel_code(), "cells": _history(namespace)}
+    config = {"needs": list(check.fetch.needs()), "code": check.fetch.kernel_code(), "cells": _history(namespace),
+              "given": list(given)}
     record, tensors = probe_runtime.probe(namespace, config, inputs)
     ctx = Context(inputs=inputs, data_dir=data_dir)
     result = judge(check, part, record_from(record, lambda: tensors), ctx, cells=[], problem_at=lambda index: None)

@@ -100,7 +100,8 @@ class Script(Fetch):
     It sees `ns` (the student's globals), `inputs`, `torch`, `swap(ns, **names)`, `cells` (the student's
     code cells as text), `statements(cells)` (their top-level ast statements), `replay(ns, cells, names,
     swaps)` (re-run the student's own assignments of `names` with `swaps` standing in for earlier steps)
-    and `loop_calling(cells, function)` (the first top-level loop that calls `function`, as source); raising
+    and `loop_calling(cells, function, given)` (the first top-level loop that calls `function`, as source,
+    skipping `given`: the statements the assignment notebook itself holds); raising
     `NeverRan(why)` makes the check "not run" (the work is in a cell that never ran).
     """
 

@@ -43,7 +43,7 @@ for text in cells:  # the first loop over apply_step, in notebook order; one tha
     if 'apply_step' in text and ('for ' in text or 'while ' in text) and not statements([text]):
         first = next(line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith('#'))
         raise NeverRan(f"the cell with {first!r} does not parse, so its loop never ran")
-    loop = loop_calling([text], 'apply_step')
+    loop = loop_calling([text], 'apply_step', given)
     if loop is not None:
         break
 if loop is None:
