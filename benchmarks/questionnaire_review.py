@@ -161,7 +161,7 @@ def main() -> int:
           f"bounds {'met' if ok else 'NOT met'} (at most a third; none)")
     print(f"example class: {unsure}/{len(example)} flagged as unsure "
           f"({'within' if unsure * 3 <= len(example) else 'over'} a third), plus {copies} answers flagged only "
-          f"as near-copies of another student's (the example carol's prose repeats alice's)")
+          f"as near-copies of another student's")
     return 0 if ok and unsure * 3 <= len(example) else 1
 
 

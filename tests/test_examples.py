@@ -62,12 +62,15 @@ def test_partial_and_buggy_work_is_reported_where_it_went_wrong(graded):
     assert carol["q01"].message.startswith("too short") and carol["q01"].score == 0
     # "It compares pixels.": one of three key ideas, no longer 0 for being short, and flagged as unsure
     assert carol["q03"].score == 0.25 and carol["q03"].needs_review
-    # carol's prose repeats alice's: each such answer is flagged with the pair, and keeps its score
-    copied = [c for c in carol.values() if "near-copy of another student's answer" in c.message]
-    assert len(copied) == 27 and all(c.needs_review and c.diagnostics["near_copy_of"][0]["student"] == "alice"
-                                     for c in copied)
+    # carol writes in her own words: short and plain, often missing a key idea, scored without review
+    assert [name for name, c in carol.items() if c.needs_review] == ["q03"]
+    assert carol["q02"].score == 0.75 and not carol["q02"].needs_review
     bob = by_student["bob", "questionnaire"]
     assert not any(c.needs_review for c in bob.values())  # his brief answers are scored with confidence
+    # no student copies another here, so nothing is flagged as a near-copy (copied pairs are flagged in
+    # tests/test_questionnaire_review.py and in the labelled set of benchmarks/questionnaire_review.py)
+    assert not [(student, name) for (student, _), checks in by_student.items() for name, c in checks.items()
+                if "near_copy_of" in c.diagnostics or "near-copy" in c.message]
 
 
 def test_the_sample_overrides_apply_to_the_example_class(graded):
