@@ -172,7 +172,7 @@ def test_pending_points_are_totalled_apart_and_the_terminal_says_how_many_answer
     console = Console(record=True, width=200)
     emit(BatchResult([submission]), out_dir=tmp_path, console=console)
     text = console.export_text()
-    assert "1 answer of 1 submission await review (1 points pending review" in text and "1/2 (+1 pending review)" in text
+    assert "1 answer of 1 submission awaits review (1 point pending review" in text and "1/2 (+1 pending review)" in text
     page = render_summary(BatchResult([submission]), report_hrefs=["reports/ines.html"])
     assert "Answers pending review" in page and "1 points pending review" in page and "+1 pending review" in page
     assert "reports/ines.html#answer-check-questionnaire-q12" in page and "language: French" in page

@@ -38,8 +38,9 @@ def review_line(batch: BatchResult) -> str:
         return ""
     pending = round(sum(submission.points_pending_review for submission in batch.graded), 4)
     students = sum(1 for submission in batch.graded if submission.answers_to_review)
-    line = f"{waiting} answer{'s' * (waiting != 1)} of {students} submission{'s' * (students != 1)} await review"
-    line += f" ({pending:g} points pending review, not in the scores above)" if pending else ""
+    line = (f"{waiting} answer{'s' * (waiting != 1)} of {students} submission{'s' * (students != 1)} "
+            f"{'await' if waiting != 1 else 'awaits'} review")
+    line += f" ({pending:g} point{'s' * (pending != 1)} pending review, not in the scores above)" if pending else ""
     return escape(line + ": the class summary (index.html) lists them by question")
 
 
