@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import re
 
+from grader.probe_runtime import without_magics
 from grader.results import ExecutionProblem
 
 NOTHING_RAN = ("SyntaxError", "IndentationError", "TabError")  # errors raised before any line of the cell ran
@@ -82,7 +83,7 @@ def failing_line(traceback: str) -> int | None:
 def binds(source: str, name: str) -> bool:
     """Whether a cell's code (at any level) defines `name`: def, class, assignment, import, for, with."""
     try:
-        tree = ast.parse(_without_magics(source))
+        tree = ast.parse(without_magics(source))
     except SyntaxError:
         return bool(re.search(rf"(^|\n)\s*(def|class)\s+{re.escape(name)}\b|\b{re.escape(name)}\s*(,[^=\n]*)?=[^=]",
                               source))
@@ -95,8 +96,3 @@ def binds(source: str, name: str) -> bool:
                 (alias.asname or alias.name.split(".")[0]) == name for alias in node.names):
             return True
     return False
-
-
-def _without_magics(source: str) -> str:
-    """Cell source with IPython magics and shell escapes blanked out, so `ast` can read it."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())

@@ -108,19 +108,23 @@ def _missing(check: Check, part: str, names: tuple[str, ...], borrowed: dict[str
     return _result(check, part, Status.FAILED, f"`{names[0]}` is not defined")
 
 
+def _binding(name: str, cells: list) -> list[int]:
+    """The indexes of the code cells that define `name`, in order."""
+    return [index for index, cell in enumerate(cells) if cell.cell_type == "code" and binds(cell.source, name)]
+
+
 def _blocking_problem(name: str, cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
     """The first cell that defines `name` but failed, timed out or never ran."""
-    for index, cell in enumerate(cells):
-        if cell.cell_type == "code" and binds(cell.source, name):
-            problem = problem_at(index)
-            if problem is not None:
-                return index, problem
+    for index in _binding(name, cells):
+        problem = problem_at(index)
+        if problem is not None:
+            return index, problem
     return None
 
 
 def _bound_anywhere(name: str, cells: list) -> bool:
     """Whether any code cell defines `name`."""
-    return any(cell.cell_type == "code" and binds(cell.source, name) for cell in cells)
+    return bool(_binding(name, cells))
 
 
 def _failed_star_import(cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
@@ -136,7 +140,7 @@ def _failed_last_definition(names: tuple[str, ...], cells: list,
                             problem_at: ProblemAt) -> tuple[str, int, ExecutionProblem] | None:
     """A needed name whose last defining cell failed: the probe then met an older value or none."""
     for name in names:
-        binding = [index for index, cell in enumerate(cells) if cell.cell_type == "code" and binds(cell.source, name)]
+        binding = _binding(name, cells)
         problem = problem_at(binding[-1]) if binding else None
         if problem is not None and problem.kind == "error":
             return name, binding[-1], problem
@@ -145,7 +149,7 @@ def _failed_last_definition(names: tuple[str, ...], cells: list,
 
 def _stale_definition(name: str, cells: list, problem_at: ProblemAt) -> tuple[int, ExecutionProblem] | None:
     """The last cell defining `name`, when none of it ran (syntax error, timeout, dead kernel): an older value is stale."""
-    binding = [index for index, cell in enumerate(cells) if cell.cell_type == "code" and binds(cell.source, name)]
+    binding = _binding(name, cells)
     problem = problem_at(binding[-1]) if binding else None
     never_ran = problem is not None and (problem.kind in ("kernel_died", "notebook_timeout")
                                          or (problem.kind == "error" and problem.ename in NOTHING_RAN))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,12 @@ def seal_cell_source(fd: int, *, sweep: bool) -> str:
 
 def given_statements(notebooks: list[Path]) -> tuple[str, ...]:
     """Every top-level statement of the notebooks' code cells (as `ast.unparse` writes it): code students are given."""
+    return _given(tuple(notebooks))
+
+
+@lru_cache(maxsize=32)
+def _given(notebooks: tuple[Path, ...]) -> tuple[str, ...]:
+    """See `given_statements` (read once per set of notebooks in a grading process)."""
     import ast
 
     import nbformat

@@ -48,15 +48,19 @@ class NeverRan(Exception):
     """Raised by a probe whose subject is in a cell that never ran (it does not parse): the check is 'not run'."""
 
 
+def without_magics(source):
+    """Cell source with IPython magics and shell escapes blanked out, so `ast` can read it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in str(source).splitlines())
+
+
 def statements(cells):
     """The top-level statements of the student's code cells in notebook order, as ast nodes (unparsable cells skipped)."""
     import ast
 
     found = []
     for text in cells:
-        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in str(text).splitlines())
         try:
-            found += ast.parse(code).body
+            found += ast.parse(without_magics(text)).body
         except (SyntaxError, ValueError):
             continue
     return found
