@@ -86,6 +86,17 @@ def batches(ctx):
     return list(zip(ctx.inputs["x"].split(8), ctx.inputs["y"].split(8)))
 
 
+def accuracy_inputs(gen):
+    """Outputs and targets where any wrong threshold costs accuracy: near 0 the target agrees with the sign.
+
+    With random targets everywhere, a threshold such as `xb > 0.5` could turn as many right answers wrong
+    as wrong ones right and leave the accuracy unchanged; random targets stay where |x| > 1.
+    """
+    x = torch.randn(64, 1, generator=gen)
+    y = torch.randint(0, 2, (64, 1), generator=gen)
+    return {"x": x, "y": torch.where(x.abs() < 1, (x > 0).long(), y)}
+
+
 def expected_init(ctx):
     """What init_params((6, 2), 0.5) draws right after seeding."""
     torch.manual_seed(int(ctx.inputs["seed"]))
@@ -163,8 +174,7 @@ ASSIGNMENT = Assignment(name="linear", title="A linear model trained by SGD", ce
           hint="Apply sigmoid to the raw predictions first, then take torch.where(targets==1, 1-p, p).mean()"),
     Check("batch_accuracy", points=2, fetch=Script(WITH_SIGMOID.format(name="batch_accuracy", keys=("x", "y")),
                                                    requires=("batch_accuracy",)), compare=Scalar(atol=1e-6),
-          inputs=lambda gen: {"x": torch.randn(32, 1, generator=gen), "y": torch.randint(0, 2, (32, 1), generator=gen)},
-          expected=lambda ctx: ref.batch_accuracy(ctx.inputs["x"], ctx.inputs["y"]),
+          inputs=accuracy_inputs, expected=lambda ctx: ref.batch_accuracy(ctx.inputs["x"], ctx.inputs["y"]),
           hint="A prediction is a 3 when its sigmoid is above 0.5; accuracy is the mean of correct ones"),
     Check("calc_grad", points=2, fetch=Script(CALC_GRAD, requires=("calc_grad",)),
           compare=Each(Tensor(rtol=1e-4, atol=1e-6), labels=("weights.grad", "bias.grad")),
