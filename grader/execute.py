@@ -133,7 +133,7 @@ class _BoundedClient(NotebookClient):
 
 
 def execute(notebook: nbformat.NotebookNode, *, probes: list[ProbePlan], cwd: Path, env: dict[str, str], seed: int,
-            cell_timeout: float, notebook_timeout: float, jail: Jail | None = None) -> Execution:
+            cell_timeout: float, notebook_timeout: float, jail: Jail | None = None, kernels=None) -> Execution:
     """Run a seed cell and the student's cells in a kernel (sealed in `jail` when given), then every probe."""
     started = time.monotonic()
     student = copy.deepcopy(notebook)

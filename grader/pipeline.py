@@ -49,6 +49,7 @@ class Job:
     notebook: nbformat.NotebookNode | None = None
     assignment: str = ""
     parts: list[Assignment] = field(default_factory=list)
+    kernels: Any = None  # the worker's pre-imported kernel template (None: a cold kernel per submission)
     inputs_seed: int = 0
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # check key → generated inputs
     plans: list = field(default_factory=list)
@@ -169,7 +170,8 @@ def run_kernel(job: Job) -> None:
             jail.watch()
         env = {**os.environ, **course.kernel_env()}
         job.execution = execute(job.notebook, probes=job.plans, cwd=scratch, env=env, seed=options.seed,
-                                cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, jail=jail)
+                                cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, jail=jail,
+                                kernels=job.kernels)
     except GraderError:
         raise
     except Exception as error:
@@ -209,11 +211,30 @@ STEPS: tuple[Callable[[Job], None], ...] = (read_notebook, identify_assignment, 
                                              judge_checks)
 
 
-def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str, Assignment]) -> SubmissionResult:
+class Worker:
+    """One grading worker: grades submissions one at a time, keeping what can be reused between them."""
+
+    def __init__(self, options: Options, assignments: dict[str, Assignment]) -> None:
+        self.options, self.assignments = options, assignments
+        self.kernels = None
+
+    def grade(self, file: SubmissionFile) -> SubmissionResult:
+        """Grade one submission (never raises for a bad submission)."""
+        return grade_file(file, options=self.options, assignments=self.assignments, kernels=self.kernels)
+
+    def close(self) -> None:
+        """Stop whatever the worker keeps between submissions."""
+        if self.kernels is not None:
+            self.kernels.close()
+            self.kernels = None
+
+
+def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str, Assignment],
+               kernels: Any = None) -> SubmissionResult:
     """Grade one submission through STEPS; any failure becomes an ungradable result, never an exception."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
-        job = Job(file, options, assignments, Path(workdir))
+        job = Job(file, options, assignments, Path(workdir), kernels=kernels)
         try:
             for step in STEPS:
                 step(job)
@@ -256,12 +277,16 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     options = Options(course=course, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                       sandbox=sandbox, limits=limits)
     batch = BatchResult(sandboxed=sandbox)
-    for number, file in enumerate(files, 1):
-        if on_start:
-            on_start(number, len(files), file)
-        batch.submissions.append(grade_file(file, options=options, assignments=assignments))
-        if on_result:
-            on_result(number, len(files), batch.submissions[-1])
+    worker = Worker(options, assignments)
+    try:
+        for number, file in enumerate(files, 1):
+            if on_start:
+                on_start(number, len(files), file)
+            batch.submissions.append(worker.grade(file))
+            if on_result:
+                on_result(number, len(files), batch.submissions[-1])
+    finally:
+        worker.close()
     after_batch(batch)
     return batch
 
