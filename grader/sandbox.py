@@ -246,7 +246,24 @@ def _pth_folders(site_packages: Path) -> list[Path]:
     return found
 
 
-@dataclass
+_LIVE: set["Jail"] = set()  # jails not yet closed, for abort_all
+_LIVE_LOCK = threading.Lock()
+
+
+def abort_all() -> int:
+    """Kill every process of every open jail of this grader (Ctrl-C): their kernels die, each owner then cleans up.
+
+    Returns how many jails were hit. Slots and folders stay with their owners, which close them as usual.
+    """
+    with _LIVE_LOCK:
+        jails = list(_LIVE)
+    for jail in jails:
+        jail.stopped_because = "grading was interrupted"
+        jail.sweep()
+    return len(jails)
+
+
+@dataclass(eq=False)
 class Jail:
     """One sealed kernel's jail: its private host folder, uid, limits and the bwrap command around a program."""
 
@@ -272,6 +289,8 @@ class Jail:
             os.chown(self.ipc, self.uid, self.uid)
         self._watchdog: threading.Thread | None = None
         self._closed = threading.Event()
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     def _write_identity(self) -> None:
         """passwd and group files naming the jail's user `student`."""
@@ -385,6 +404,8 @@ class Jail:
 
     def close(self) -> None:
         """Stop the watchdog, kill what is left, free the uid and remove the host folder."""
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
         self._closed.set()
         if self._watchdog is not None:
             self._watchdog.join()
