@@ -1,0 +1,139 @@
+"""Grading on a Dask cluster (grader.cluster): local worker processes grade as `grade()` does, failures stay per submission."""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from grader.cluster import CONNECT_TIMEOUT, ClusterError, grade_on_cluster, pack_course  # noqa: E402
+from grader.course import load_course  # noqa: E402
+from grader.discover import find_submissions, known_names  # noqa: E402
+from grader.pipeline import Options, grade  # noqa: E402
+
+# fixture submissions whose results do not depend on the inputs drawn afresh for every run (no failed tensor check)
+SAME_EVERY_RUN = ("all_correct", "cell_raises_then_continues", "missing_function", "kernel_dies_midway")
+
+
+def local_cluster(**env: str) -> distributed.LocalCluster:
+    """Two worker processes on this machine (one thread each) with this environment."""
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", env=env)
+
+
+def files_of(course, *paths):
+    """The submissions `grade()` would find under `paths`."""
+    return find_submissions(list(paths), known_names=known_names(course.assignments))
+
+
+def grade_there(address, course, files, **callbacks):
+    """grade_on_cluster with the default options and callbacks that do nothing unless given."""
+    return grade_on_cluster(address, files, options=Options(course=course), assignments=course.assignments,
+                            on_start=callbacks.get("on_start", lambda *_: None),
+                            on_result=callbacks.get("on_result", lambda *_: None))
+
+
+def without_timings(result) -> dict:
+    """A result's dict form without its times (how long it took, when it was graded)."""
+    data = result.to_dict()
+    for key in ("seconds", "execute_seconds", "graded_at"):
+        data.pop(key)
+    data["checks"] = [{k: v for k, v in check.items() if k != "seconds"} for check in data["checks"]]
+    return data
+
+
+def test_a_cluster_grades_as_locally(fixture_course, tiny_home, tmp_path):
+    course = load_course(fixture_course)
+    paths = [fixture_course / "submissions" / f"{name}.ipynb" for name in SAME_EVERY_RUN]
+    paths.append(tmp_path / "gone" / "tiny.ipynb")  # not there: graded here, as locally
+    files = files_of(course, *paths)
+    local = grade(paths, course=course).submissions
+    started, returned = [], []
+    cache = tmp_path / "worker-cache"
+    with local_cluster(TINY_HOME=str(tiny_home), GRADER_CACHE=str(cache)) as cluster:
+        remote = grade_there(cluster.scheduler_address, course, files,
+                             on_start=lambda *args: started.append(args),
+                             on_result=lambda number, total, result: returned.append((number, total, result)))
+    assert [without_timings(r) for r in remote] == [without_timings(r) for r in local]
+    assert [(r.student, r.score, r.status) for r in remote][:3] == [
+        ("all_correct", 6, "graded"), ("cell_raises_then_continues", 6, "graded"), ("missing_function", 4, "graded")]
+    assert started == [(number, 5, file) for number, file in enumerate(files, 1)]
+    assert sorted((number, total) for number, total, _ in returned) == [(number, 5) for number in range(1, 6)]
+    assert all(remote[number - 1] is result for number, _, result in returned)
+    unpacked = cache / "cluster-courses" / hashlib.sha256(pack_course(course)).hexdigest()
+    assert (unpacked / "course.toml").is_file()  # the course travelled and was unpacked where the workers cache
+
+
+def test_the_course_travels_without_submissions_caches_or_the_engine(fixture_course):
+    (fixture_course / "tinyref" / "__pycache__").mkdir(exist_ok=True)
+    (fixture_course / "tinyref" / "__pycache__" / "solution.cpython-311.pyc").write_bytes(b"stale")
+    course = load_course(fixture_course)
+    archive = pack_course(course)
+    names = tarfile.open(fileobj=io.BytesIO(archive)).getnames()
+    assert {"course.toml", "assignments/tiny/checks.py", "assignments/tiny/tiny.ipynb", "tinyref/data.py"} <= set(names)
+    assert not [n for n in names if n.startswith(("submissions/", "solutions/")) or "__pycache__" in n]
+    assert pack_course(course) == archive  # the same files, the same bytes: one cache folder per content
+    (fixture_course / "tinyref" / "solution.py").write_text("# changed\n")
+    assert pack_course(course) != archive
+
+
+def test_a_worker_without_the_course_data_makes_each_submission_ungradable_with_the_reason(fixture_course, tmp_path):
+    course = load_course(fixture_course)
+    files = files_of(course, fixture_course / "submissions" / "all_correct.ipynb",
+                     fixture_course / "submissions" / "missing_function.ipynb")
+    with local_cluster(TINY_HOME=str(tmp_path / "no-data"), GRADER_CACHE=str(tmp_path / "cache")) as cluster:
+        results = grade_there(cluster.scheduler_address, course, files)
+    for result in results:
+        assert result.status == "error" and "the Dask worker on" in result.error and "cannot grade" in result.error
+        assert "no-data does not exist: run `grader data` there" in result.error
+        assert (result.assignment, result.score, result.max_score) == ("tiny", 0, 6)  # its part, from its metadata
+
+
+def test_a_worker_that_dies_while_grading_costs_only_its_submission(fixture_course, tiny_home, tmp_path):
+    import dask
+
+    course = load_course(fixture_course)
+    files = files_of(course, fixture_course / "submissions" / "infinite_loop_then_continues.ipynb",
+                     fixture_course / "submissions" / "all_correct.ipynb")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            local_cluster(TINY_HOME=str(tiny_home), GRADER_CACHE=str(tmp_path / "cache")) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        def kill_the_busy_worker(number, total, result):
+            if number == 2:  # all_correct is back; the other worker is still in the notebook's minute-long loop
+                [busy] = [worker for worker, keys in client.processing().items() if keys]
+                os.kill(client.run(os.getpid)[busy], signal.SIGKILL)
+
+        looping, correct = grade_there(cluster.scheduler_address, course, files, on_result=kill_the_busy_worker)
+    assert looping.status == "error" and looping.error.startswith("the Dask worker grading it died")
+    assert (looping.path, looping.student, looping.assignment, looping.max_score) == (
+        str(files[0].path), "infinite_loop_then_continues", "tiny", 6)
+    assert (correct.status, correct.score) == ("graded", 6)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout(fixture_course):
+    course = load_course(fixture_course)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=rf"cannot reach the Dask scheduler at tcp://127.0.0.1:{port} within"):
+        grade_there(f"tcp://127.0.0.1:{port}", course, files_of(course, fixture_course / "submissions"))
+    assert time.monotonic() - started < CONNECT_TIMEOUT + 15
+
+
+def test_without_distributed_the_error_says_how_to_install_it():
+    code = ("import sys; sys.modules['distributed'] = None\n"
+            "from grader.cluster import ClusterError, grade_on_cluster\n"
+            "try:\n    grade_on_cluster('tcp://127.0.0.1:8786', [], options=None, assignments={}, on_start=None, on_result=None)\n"
+            "except ClusterError as error:\n    print(error)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'grader[cluster]'" in done.stdout
