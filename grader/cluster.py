@@ -3,10 +3,13 @@
 The course travels once, as a tar archive held by one task's result; each notebook travels as its bytes
 with its own task. On a worker, the archive is unpacked into a cache folder named by its SHA-256 and
 loaded with that machine's data home; one `pipeline.Worker` per worker process grades, kept between
-tasks. Results come back as results.json text, never as pickled objects built from student output.
+tasks. Every worker connected when a batch starts sets up first, and one that cannot (no data, no
+sandbox) stops the batch with its reason. Results come back as results.json text, never as pickled
+objects built from student output.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -62,6 +65,7 @@ def grade_on_cluster(scheduler: str, files: list[SubmissionFile], *, options: Op
     results: list[SubmissionResult | None] = [None] * total
     with _connect(scheduler) as client:
         client.register_plugin(CloseWorker(), name="grader-close-worker")
+        _check_workers(client, archive, settings)
         course = client.submit(held, archive, key=f"grader-course-{hashlib.sha256(archive).hexdigest()}", pure=True)
         batch, numbers = secrets.token_hex(4), {}
         for number, file in enumerate(files, 1):
@@ -93,6 +97,15 @@ def _connect(scheduler: str) -> Any:
         raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT} s "
                            f"({type(error).__name__}: {error}); is `dask scheduler` running there, and is the "
                            f"address right? (docs/cluster.md)") from None
+
+
+def _check_workers(client: Any, archive: bytes, settings: dict[str, Any]) -> None:
+    """ClusterError naming each connected worker that cannot grade (workers that join later say so per submission)."""
+    answers = client.run(check_worker, archive, settings, on_error="return")
+    unfit = [f"{address}: {answer}" for address, answer in answers.items() if isinstance(answer, Exception)]
+    if unfit:
+        raise ClusterError(f"{len(unfit)} of {len(answers)} Dask workers cannot grade for this course (mend or stop "
+                           "them, then run again):\n" + "\n".join(unfit))
 
 
 def _settings(options: Options) -> dict[str, Any]:
@@ -197,6 +210,17 @@ def grade_remote(archive: bytes, settings: dict[str, Any], name: str, student: s
         path = Path(folder) / name
         path.write_bytes(notebook)
         return json.dumps(worker.grade(SubmissionFile(path, student)).to_dict())
+
+
+async def check_worker(archive: bytes, settings: dict[str, Any]) -> None:
+    """On a worker, before a batch: set up this process's grading worker, off the event loop (WorkerUnfit if it cannot)."""
+    await asyncio.get_running_loop().run_in_executor(None, _set_up, archive, settings)
+
+
+def _set_up(archive: bytes, settings: dict[str, Any]) -> None:
+    """Set up (or keep) this process's grading worker, waiting for a submission being graded."""
+    with _LOCK:
+        _worker(archive, settings)
 
 
 def _worker(archive: bytes, settings: dict[str, Any]) -> Worker:

@@ -85,15 +85,31 @@ def test_the_course_travels_without_submissions_caches_or_the_engine(fixture_cou
     assert pack_course(course) != archive
 
 
-def test_a_worker_without_the_course_data_makes_each_submission_ungradable_with_the_reason(fixture_course, tmp_path):
+def test_a_connected_worker_without_the_course_data_stops_the_batch_before_it_starts(fixture_course, tmp_path):
+    course = load_course(fixture_course)
+    files = files_of(course, fixture_course / "submissions" / "all_correct.ipynb")
+    started = []
+    with local_cluster(TINY_HOME=str(tmp_path / "no-data"), GRADER_CACHE=str(tmp_path / "cache")) as cluster:
+        with pytest.raises(ClusterError) as raised:
+            grade_there(cluster.scheduler_address, course, files, on_start=lambda *args: started.append(args))
+    message = str(raised.value)
+    assert message.startswith("2 of 2 Dask workers cannot grade for this course") and not started
+    assert message.count("cannot grade: its data home") == 2 and "no-data does not exist: run `grader data` there" in message
+
+
+def test_a_worker_that_joins_later_without_the_data_makes_its_submissions_ungradable_with_the_reason(
+        fixture_course, tmp_path):
     course = load_course(fixture_course)
     files = files_of(course, fixture_course / "submissions" / "all_correct.ipynb",
                      fixture_course / "submissions" / "missing_function.ipynb")
-    with local_cluster(TINY_HOME=str(tmp_path / "no-data"), GRADER_CACHE=str(tmp_path / "cache")) as cluster:
-        results = grade_there(cluster.scheduler_address, course, files)
+    with distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  env={"TINY_HOME": str(tmp_path / "no-data"),
+                                       "GRADER_CACHE": str(tmp_path / "cache")}) as cluster:
+        results = grade_there(cluster.scheduler_address, course, files,  # no worker to check when the batch starts
+                              on_start=lambda number, *_: number == 1 and cluster.scale(1))
     for result in results:
-        assert result.status == "error" and "the Dask worker on" in result.error and "cannot grade" in result.error
-        assert "no-data does not exist: run `grader data` there" in result.error
+        assert result.status == "error" and result.error.startswith("the Dask worker on ")
+        assert "cannot grade: its data home" in result.error and "run `grader data` there" in result.error
         assert (result.assignment, result.score, result.max_score) == ("tiny", 0, 6)  # its part, from its metadata
 
 
