@@ -46,7 +46,7 @@ _current: tuple[tuple[str, str], Worker] | None = None  # this process's worker:
 
 
 class ClusterError(GraderError, ConnectionError):
-    """The cluster cannot be used: `distributed` is not installed, or the scheduler cannot be reached."""
+    """The cluster cannot be used: `distributed` is missing, the scheduler is unreachable, or a worker is unfit."""
 
 
 class WorkerUnfit(GraderError, RuntimeError):
