@@ -232,6 +232,7 @@ def _worker(archive: bytes, settings: dict[str, Any]) -> Worker:
     close_worker()
     try:
         course = load_course(unpack_course(archive))
+        sys.path.insert(0, str(course.root))  # the course sent is the one imported, whatever else is on the path
         options = Options(course=course, seed=settings["seed"], cell_timeout=settings["cell_timeout"],
                           notebook_timeout=settings["notebook_timeout"], sandbox=settings["sandbox"],
                           limits=Limits(**settings["limits"]))

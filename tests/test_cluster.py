@@ -72,6 +72,19 @@ def test_a_cluster_grades_as_locally(fixture_course, tiny_home, tmp_path):
     assert (unpacked / "course.toml").is_file()  # the course travelled and was unpacked where the workers cache
 
 
+def test_a_changed_course_replaces_the_old_one_on_the_same_workers(fixture_course, tiny_home, tmp_path):
+    files = files_of(load_course(fixture_course), fixture_course / "submissions" / "all_correct.ipynb")
+    cache = tmp_path / "worker-cache"
+    with local_cluster(TINY_HOME=str(tiny_home), GRADER_CACHE=str(cache)) as cluster:
+        [before] = grade_there(cluster.scheduler_address, load_course(fixture_course), files)
+        solution = fixture_course / "tinyref" / "solution.py"  # the reference's total is now one more
+        solution.write_text(solution.read_text().replace("return float(sum(", "return 1 + float(sum("))
+        [after] = grade_there(cluster.scheduler_address, load_course(fixture_course), files)
+    assert (before.score, after.score) == (6, 5)
+    assert [check.name for check in after.checks if check.status != "passed"] == ["total"]
+    assert len(list((cache / "cluster-courses").iterdir())) == 2  # one folder per content
+
+
 def test_the_course_travels_without_submissions_caches_or_the_engine(fixture_course):
     (fixture_course / "tinyref" / "__pycache__").mkdir(exist_ok=True)
     (fixture_course / "tinyref" / "__pycache__" / "solution.cpython-311.pyc").write_bytes(b"stale")
