@@ -213,7 +213,7 @@ def grade_remote(archive: bytes, settings: dict[str, Any], name: str, student: s
 
 
 async def check_worker(archive: bytes, settings: dict[str, Any]) -> None:
-    """On a worker, before a batch: set up this process's grading worker, off the event loop (WorkerUnfit if it cannot)."""
+    """On a worker before a batch: set up its grading worker, off the event loop (WorkerUnfit if it cannot)."""
     await asyncio.get_running_loop().run_in_executor(None, _set_up, archive, settings)
 
 
@@ -246,8 +246,8 @@ def _worker(archive: bytes, settings: dict[str, Any]) -> Worker:
         course.verify_data()
         worker = Worker(options, course.assignments)
     except Exception as error:
-        raise WorkerUnfit(f"the Dask worker on {socket.gethostname()} cannot grade: "
-                          f"{error if isinstance(error, GraderError) else f'{type(error).__name__}: {error}'}") from None
+        reason = str(error) if isinstance(error, GraderError) else f"{type(error).__name__}: {error}"
+        raise WorkerUnfit(f"the Dask worker on {socket.gethostname()} cannot grade: {reason}") from None
     _current = (key, worker)
     return worker
 

@@ -1,4 +1,4 @@
-"""Grading on a Dask cluster (grader.cluster): local worker processes grade as `grade()` does, failures stay per submission."""
+"""Grading on a Dask cluster (grader.cluster): workers grade as `grade()` does; failures stay per submission."""
 from __future__ import annotations
 
 import hashlib
@@ -107,7 +107,8 @@ def test_a_connected_worker_without_the_course_data_stops_the_batch_before_it_st
             grade_there(cluster.scheduler_address, course, files, on_start=lambda *args: started.append(args))
     message = str(raised.value)
     assert message.startswith("2 of 2 Dask workers cannot grade for this course") and not started
-    assert message.count("cannot grade: its data home") == 2 and "no-data does not exist: run `grader data` there" in message
+    assert message.count("cannot grade: its data home") == 2
+    assert "no-data does not exist: run `grader data` there" in message
 
 
 def test_a_worker_that_joins_later_without_the_data_makes_its_submissions_ungradable_with_the_reason(
@@ -161,7 +162,8 @@ def test_an_unreachable_scheduler_is_a_clear_error_within_the_timeout(fixture_co
 def test_without_distributed_the_error_says_how_to_install_it():
     code = ("import sys; sys.modules['distributed'] = None\n"
             "from grader.cluster import ClusterError, grade_on_cluster\n"
-            "try:\n    grade_on_cluster('tcp://127.0.0.1:8786', [], options=None, assignments={}, on_start=None, on_result=None)\n"
+            "try:\n    grade_on_cluster('tcp://127.0.0.1:8786', [], options=None, assignments={},\n"
+            "                     on_start=None, on_result=None)\n"
             "except ClusterError as error:\n    print(error)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
