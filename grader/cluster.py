@@ -54,9 +54,10 @@ class WorkerUnfit(GraderError, RuntimeError):
 
 
 def grade_on_cluster(scheduler: str, files: list[SubmissionFile], *, options: Options,
-                     assignments: dict[str, Assignment], on_start: Callable[[int, int, SubmissionFile], None],
-                     on_result: Callable[[int, int, SubmissionResult], None]) -> list[SubmissionResult]:
+                     assignments: dict[str, Assignment], on_start: Callable[[int, int, SubmissionFile], None] | None,
+                     on_result: Callable[[int, int, SubmissionResult], None] | None) -> list[SubmissionResult]:
     """Grade `files` on the Dask cluster at `scheduler`; results in the order of `files`, failures as ungradable."""
+    on_start, on_result = on_start or (lambda *_: None), on_result or (lambda *_: None)
     if WorkerPlugin is object:
         raise ClusterError("grading on a Dask cluster needs the `distributed` package: pip install 'grader[cluster]'")
     from distributed import as_completed
