@@ -21,7 +21,7 @@ import sys
 import tarfile
 import tempfile
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -110,9 +110,9 @@ def _check_workers(client: Any, archive: bytes, settings: dict[str, Any]) -> Non
 
 
 def _settings(options: Options) -> dict[str, Any]:
-    """The options as plain values (the course is rebuilt on the worker)."""
-    return {"seed": options.seed, "cell_timeout": options.cell_timeout, "notebook_timeout": options.notebook_timeout,
-            "sandbox": options.sandbox, "limits": asdict(options.limits)}
+    """Every option but the course, as plain values (the worker rebuilds the course)."""
+    plain = {field.name: getattr(options, field.name) for field in fields(options) if field.name != "course"}
+    return {**plain, "limits": asdict(options.limits)}
 
 
 def _received(future: Any, file: SubmissionFile, options: Options,
@@ -234,9 +234,7 @@ def _worker(archive: bytes, settings: dict[str, Any]) -> Worker:
     try:
         course = load_course(unpack_course(archive))
         sys.path.insert(0, str(course.root))  # the course sent is the one imported, whatever else is on the path
-        options = Options(course=course, seed=settings["seed"], cell_timeout=settings["cell_timeout"],
-                          notebook_timeout=settings["notebook_timeout"], sandbox=settings["sandbox"],
-                          limits=Limits(**settings["limits"]))
+        options = Options(course=course, **{**settings, "limits": Limits(**settings["limits"])})
         if options.sandbox:
             require_sandbox()
         home = course.data_home

@@ -71,6 +71,18 @@ def test_a_cluster_grades_as_locally(fixture_course, tiny_home, tmp_path):
     assert (unpacked / "course.toml").is_file()  # the course travelled and was unpacked where the workers cache
 
 
+def test_the_options_reach_the_workers(fixture_course, tiny_home, tmp_path):
+    course = load_course(fixture_course)
+    paths = [fixture_course / "submissions" / "all_correct.ipynb"]
+    chosen = {"seed": 5, "cell_timeout": 30.0, "notebook_timeout": 120.0, "sandbox": False}
+    local = grade(paths, course=course, **chosen).submissions
+    with local_cluster(TINY_HOME=str(tiny_home), GRADER_CACHE=str(tmp_path / "cache")) as cluster:
+        remote = grade_on_cluster(cluster.scheduler_address, files_of(course, *paths), assignments=course.assignments,
+                                  options=Options(course=course, **chosen), on_start=None, on_result=None)
+    assert [without_timings(r) for r in remote] == [without_timings(r) for r in local]
+    assert remote[0].sandboxed is False and remote[0].score == 6  # graded unconfined, as asked
+
+
 def test_a_changed_course_replaces_the_old_one_on_the_same_workers(fixture_course, tiny_home, tmp_path):
     files = files_of(load_course(fixture_course), fixture_course / "submissions" / "all_correct.ipynb")
     cache = tmp_path / "worker-cache"
