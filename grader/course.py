@@ -15,6 +15,7 @@
 
     [kernel]                         # optional: more environment for every student kernel
     env = { MPLBACKEND = "agg" }
+    preload = ["torch"]              # modules each worker's kernel template imports once (docs/throughput.md)
 
     [commands]                       # the course's own CLI commands, mounted as `grader NAME`
     data = "mycourse.cli:data"
@@ -93,6 +94,7 @@ class Course:
     commands: dict[str, str] = field(default_factory=dict)
     ci: CISetup = CISetup()
     env: dict[str, str] = field(default_factory=dict)
+    preload: tuple[str, ...] = ()  # modules the kernel template imports before it forks kernels
     site_dir: Path | None = None  # the site's source: [site] source, else site/ when present; None: no source
 
     @cached_property
@@ -194,6 +196,7 @@ def load_course(course: Path | str | None = None) -> Course:
             commands={str(name): str(target) for name, target in table.get("commands", {}).items()},
             ci=CISetup(cache=dict(ci.get("cache", {})), setup=tuple(dict(step) for step in ci.get("setup", ()))),
             env={str(name): str(value) for name, value in table.get("kernel", {}).get("env", {}).items()},
+            preload=tuple(str(name) for name in table.get("kernel", {}).get("preload", ())),
             site_dir=_site_dir(root, table.get("site", {})))
     except (TypeError, ValueError, AttributeError) as error:
         raise CourseError(f"{path} is malformed: {error}") from None

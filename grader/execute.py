@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
@@ -90,6 +91,7 @@ class _Run:
     jail: Jail | None
     cwd: Path
     env: dict[str, str]
+    kernels: Any = None  # a KernelTemplate to fork kernels from (None: start each kernel cold)
     client: NotebookClient | None = None
     channel: ProbeChannel | None = None
     reply: dict | None = None
@@ -133,15 +135,16 @@ class _BoundedClient(NotebookClient):
 
 
 def execute(notebook: nbformat.NotebookNode, *, probes: list[ProbePlan], cwd: Path, env: dict[str, str], seed: int,
-            cell_timeout: float, notebook_timeout: float, jail: Jail | None = None, kernels=None) -> Execution:
-    """Run a seed cell and the student's cells in a kernel (sealed in `jail` when given), then every probe."""
+            cell_timeout: float, notebook_timeout: float, jail: Jail | None = None, kernels: Any = None) -> Execution:
+    """Run a seed cell and the student's cells in a kernel (sealed in `jail` when given, forked from `kernels`'
+    template when given), then every probe."""
     started = time.monotonic()
     student = copy.deepcopy(notebook)
     for cell in student.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
     seed_cell = nbformat.v4.new_code_cell(SEED_SOURCE.format(seed=int(seed)))
-    run = _Run(nbformat.v4.new_notebook(cells=[seed_cell] + list(student.cells)), jail, cwd, env)
+    run = _Run(nbformat.v4.new_notebook(cells=[seed_cell] + list(student.cells)), jail, cwd, env, kernels)
     execution = Execution(student)
     deadline = started + notebook_timeout
     try:
@@ -170,7 +173,10 @@ def _start(run: _Run) -> None:
                             startup_timeout=120, shutdown_kernel="immediate", record_timing=False)
     client.on_cell_executed = lambda cell, cell_index, execute_reply: setattr(run, "reply", execute_reply)
     client.reset_execution_trackers()
-    client.km = SealedKernelManager(jail=run.jail) if run.jail else client.create_kernel_manager()
+    if run.jail is None:
+        client.km = client.create_kernel_manager()
+    else:
+        client.km = run.kernels.manager(run.jail) if run.kernels else SealedKernelManager(jail=run.jail)
     run.client, run.channel = client, ProbeChannel()
     client.start_new_kernel(env=run.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             pass_fds=(run.channel.kernel_fd,))

@@ -36,6 +36,7 @@ class Options:
     notebook_timeout: float | None = None
     sandbox: bool = True
     limits: Limits = Limits()
+    preimport: bool = True  # sealed kernels are forked from a pre-imported template per worker (False: started cold)
 
 
 @dataclass
@@ -161,14 +162,10 @@ def run_kernel(job: Job) -> None:
     scratch.mkdir()
     jail = None
     try:
-        course = options.course
         if options.sandbox:
-            home = course.data_home
-            jail = Jail(limits=options.limits, readonly=[home] if home else [], engine=_engine_folder(),
-                        env=course.kernel_env(), overlays=[home / name for name in course.data.writable] if home else [],
-                        hidden=course.hidden)
+            jail = job.kernels.ready_jail() if job.kernels else make_jail(options)
             jail.watch()
-        env = {**os.environ, **course.kernel_env()}
+        env = {**os.environ, **options.course.kernel_env()}
         job.execution = execute(job.notebook, probes=job.plans, cwd=scratch, env=env, seed=options.seed,
                                 cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, jail=jail,
                                 kernels=job.kernels)
@@ -177,8 +174,17 @@ def run_kernel(job: Job) -> None:
     except Exception as error:
         raise KernelFailed(f"the notebook could not be run: {type(error).__name__}: {error}") from error
     finally:
-        if jail is not None:
+        if job.kernels is not None:
+            job.kernels.clean()
+        elif jail is not None:
             jail.close()
+
+
+def make_jail(options: Options) -> Jail:
+    """A jail for the course's kernels: its data read-only (writable folders as scratch), the engine visible."""
+    course, home = options.course, options.course.data_home
+    return Jail(limits=options.limits, readonly=[home] if home else [], engine=_engine_folder(), env=course.kernel_env(),
+                overlays=[home / name for name in course.data.writable] if home else [], hidden=course.hidden)
 
 
 def _engine_folder() -> Path:
@@ -215,8 +221,12 @@ class Worker:
     """One grading worker: grades submissions one at a time, keeping what can be reused between them."""
 
     def __init__(self, options: Options, assignments: dict[str, Assignment]) -> None:
+        from grader.forked_kernel import KernelTemplate
+
         self.options, self.assignments = options, assignments
         self.kernels = None
+        if options.sandbox and options.preimport:
+            self.kernels = KernelTemplate(lambda: make_jail(options), preload=options.course.preload)
 
     def grade(self, file: SubmissionFile) -> SubmissionResult:
         """Grade one submission (never raises for a bad submission)."""

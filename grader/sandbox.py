@@ -103,11 +103,11 @@ def require_readable(paths: list[Path]) -> None:
                                  f"allow it with `chmod o+rx {closed[0]}`")
 
 
-def _namespace_flags() -> list[str]:
+def _namespace_flags(*, user: bool | None = None) -> list[str]:
     """New PID, IPC, network, UTS (and cgroup) namespaces; a user namespace too unless bwrap runs as root."""
     flags = ["--unshare-pid", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--new-session"]
-    return flags if os.geteuid() == 0 else ["--unshare-user", *flags]
+    return ["--unshare-user", *flags] if (os.geteuid() != 0 if user is None else user) else flags
 
 
 class UidSlot:
@@ -157,10 +157,10 @@ def _real_uid(pid: str) -> int:
     raise ValueError(pid)
 
 
-def kill_uid(uid: int, *, spare: int | None = None) -> None:
-    """SIGKILL every process of `uid` but `spare`, again until none is left (a fork loop cannot outrun it)."""
+def kill_uid(uid: int, *, spare: set[int] = frozenset()) -> None:
+    """SIGKILL every process of `uid` but those in `spare`, again until none is left (a fork loop cannot outrun it)."""
     for _ in range(100):
-        pids = [pid for pid in processes_of(uid) if pid != spare]
+        pids = [pid for pid in processes_of(uid) if pid not in spare]
         if not pids:
             return
         for pid in pids:
@@ -276,10 +276,13 @@ class Jail:
     folder: Path = field(init=False)
     uid: int = field(init=False)
     stopped_because: str | None = field(default=None, init=False)
+    nested: bool = field(default=False, init=False)  # bwrap runs as the jail's uid, so its kernels can nest namespaces
+    spared: set[int] = field(default_factory=set, init=False)  # a kernel template and its reaper: never swept
 
     def __post_init__(self) -> None:
         require_readable([*python_roots(), *self.readonly])
         self.folder = Path(tempfile.mkdtemp(prefix="grader-jail-"))
+        self.folder.chmod(0o711)  # the jail's uid may pass through (a nested jail's bwrap binds from here), not list
         self._slot = UidSlot() if os.geteuid() == 0 else None
         self.uid = self._slot.uid if self._slot else os.getuid()
         self.ipc = self.folder / "ipc"
@@ -304,13 +307,24 @@ class Jail:
             limits.insert(1, f"--as={ADDRESS_SPACE_FACTOR * self.limits.memory}")
         bwrap = ["bwrap", *_namespace_flags(), "--clearenv", *self._env_flags(), *self._filesystem(),
                  "--chdir", WORKDIR]
+        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
+                "--inh-caps=-all", "--bounding-set=-all"]
         if os.geteuid() != 0:
             running = len(processes_of(os.getuid()))
             return [*limits, f"--nproc={running + self.limits.processes}", "--", *bwrap, "--", *argv]
-        drop = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--no-new-privs",
-                "--inh-caps=-all", "--bounding-set=-all"]
+        if self.nested:
+            return self._nested(argv, [*drop, *limits, f"--nproc={self.limits.processes}"])
         return [*bwrap, "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP", "--",
                 *drop, *limits, f"--nproc={self.limits.processes}", "--", *argv]
+
+    def _nested(self, argv: list[str], drop: list[str]) -> list[str]:
+        """Two bwraps: as root, one that lays out the jail's files (the host's /proc left whole); then, as the jail's
+        uid, one that makes the namespaces. An unprivileged bwrap covers nothing in its fresh /proc, so the kernels
+        forked inside can mount a /proc of their own."""
+        outer = ["bwrap", "--die-with-parent", "--new-session", *self._filesystem(proc=["--bind", "/proc", "/proc"])]
+        inner = ["bwrap", *_namespace_flags(user=True), "--clearenv", *self._env_flags(), "--dev-bind", "/", "/",
+                 "--proc", "/proc", "--chdir", WORKDIR]
+        return [*outer, "--", *drop, "--", *inner, "--", *argv]
 
     def _env_flags(self) -> list[str]:
         """A cleared environment rebuilt from a short allow-list."""
@@ -320,7 +334,7 @@ class Jail:
                    PYTHONDONTWRITEBYTECODE="1", **self.env)
         return [flag for name, value in env.items() for flag in ("--setenv", name, value)]
 
-    def _filesystem(self) -> list[str]:
+    def _filesystem(self, proc: tuple[str, ...] | list[str] = ("--proc", "/proc")) -> list[str]:
         """Read-only system, Python and data; a tmpfs working folder and /tmp; the ipc folder; nothing else."""
         args: list[str] = []
         for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -334,20 +348,25 @@ class Jail:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         args += ["--ro-bind", str(self.folder / "passwd"), "/etc/passwd",
                  "--ro-bind", str(self.folder / "group"), "/etc/group",
-                 "--proc", "/proc", "--dev", "/dev", *self._gpu(),
-                 "--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", "/tmp",
-                 "--perms", "1777", "--size", str(64 * MiB), "--tmpfs", "/dev/shm",
-                 "--perms", "1777", "--size", str(self.limits.disk), "--tmpfs", WORKDIR]
+                 *proc, "--dev", "/dev", *self._gpu()]
+        scratch = self.scratch()
+        for path, size in scratch[:3]:
+            args += ["--perms", "1777", "--size", str(size), "--tmpfs", path]
         visible = [*python_roots(), *self.readonly, *([self.engine] if self.engine else [])]
         for path in visible:
             args += [*_parents(path), "--ro-bind", str(path), str(path)]
-        for folder in self.overlays:
-            args += ["--perms", "1777", "--size", str(self.limits.tmp), "--tmpfs", str(folder)]
+        for path, size in scratch[3:]:
+            args += ["--perms", "1777", "--size", str(size), "--tmpfs", path]
         for hidden in package_paths(self.hidden):
             if any(hidden.is_relative_to(root) for root in visible):
                 args += ["--tmpfs", str(hidden)]
         args += [*_parents(self.ipc), "--bind", str(self.ipc), str(self.ipc)]
         return args
+
+    def scratch(self) -> list[tuple[str, int]]:
+        """The jail's writable folders, each an empty tmpfs of its size: /tmp, /dev/shm, the working folder, overlays."""
+        return [("/tmp", self.limits.tmp), ("/dev/shm", 64 * MiB), (WORKDIR, self.limits.disk),
+                *((str(folder), self.limits.tmp) for folder in self.overlays)]
 
     def _gpu(self) -> list[str]:
         """The NVIDIA device files, when this machine has them."""
@@ -376,31 +395,31 @@ class Jail:
             if resident_bytes(self.uid) > self.limits.memory:
                 self.stopped_because = (f"stopped by the sandbox: the notebook's processes used more than "
                                         f"{self.limits.memory / GiB:.1f} GiB of memory")
-                kill_uid(self.uid)
+                kill_uid(self.uid, spare=self.spared)
 
     def kernel_pid(self) -> int | None:
-        """The kernel: the jail's oldest process (everything else the notebook ran started after it)."""
-        pids = processes_of(self.uid) if self._slot else []
+        """The kernel: the jail's oldest process but a template's (everything else the notebook ran started after it)."""
+        pids = [pid for pid in processes_of(self.uid) if pid not in self.spared] if self._slot else []
         return min(pids, key=_start_time, default=None)
 
     def stop_all_but_kernel(self) -> None:
         """Before the seal: kill every process of the notebook except the kernel itself (a fork bomb's too)."""
-        kill_uid(self.uid, spare=self.kernel_pid())
+        kill_uid(self.uid, spare={self.kernel_pid(), *self.spared})
 
     def sealed(self) -> bool:
         """True when the kernel is stopped and the only other live process of the jail is single-threaded."""
         if self._slot is None:
             return True
         kernel = self.kernel_pid()
-        states = {pid: _state_and_threads(pid) for pid in processes_of(self.uid)}
+        states = {pid: _state_and_threads(pid) for pid in processes_of(self.uid) if pid not in self.spared}
         live = {pid: value for pid, value in states.items() if value[0] not in ("Z", "X", None)}
         others = [threads for pid, (state, threads) in live.items() if pid != kernel]
         return kernel in live and live[kernel][0] in ("T", "t") and others == [1]
 
     def sweep(self) -> None:
-        """Kill every process the jail's uid still has (between kernels, and at the end)."""
+        """Kill every process the jail's uid still has but a template's (between kernels, and at the end)."""
         if self._slot:
-            kill_uid(self.uid)
+            kill_uid(self.uid, spare=self.spared)
 
     def close(self) -> None:
         """Stop the watchdog, kill what is left, free the uid and remove the host folder."""

@@ -11,10 +11,11 @@ from grader.sandbox import Jail
 class SealedKernelManager(AsyncKernelManager):
     """Starts the python3 kernel wrapped in the jail's command, with Unix sockets in the jail's ipc folder."""
 
-    def __init__(self, *, jail: Jail, **kwargs) -> None:
-        super().__init__(kernel_name="python3", transport="ipc", ip=str(jail.ipc / "kernel"), **kwargs)
+    def __init__(self, *, jail: Jail, ipc: Path | None = None, **kwargs) -> None:
+        ipc = ipc or jail.ipc
+        super().__init__(kernel_name="python3", transport="ipc", ip=str(ipc / "kernel"), **kwargs)
         self.jail = jail
-        self.connection_file = str(jail.ipc / "kernel.json")
+        self.connection_file = str(ipc / "kernel.json")
         self.kernel_spec.interrupt_mode = "message"  # a signal to the launcher's group never reaches inside the jail
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
