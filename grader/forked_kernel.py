@@ -33,14 +33,23 @@ class KernelTemplate:
     def __init__(self, make_jail: Callable[[], Jail], *, preload: tuple[str, ...] = ()) -> None:
         self.make_jail, self.preload = make_jail, preload
         self.jail: Jail | None = None
+        self.unavailable: str | None = None  # why no template can run here (kernels then start cold)
         self.startup_seconds: float | None = None  # how long the last start took (imports included)
+        self.report: dict = {}  # what the template said when ready: import seconds, failed imports, threads, CUDA
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
+        self._template_pids: set[int] = set()
 
-    def ready_jail(self) -> Jail:
-        """The worker's jail with a live template in it (started now if there is none)."""
-        if self._process is None or self._process.poll() is not None:
-            self._start()
+    def ready_jail(self) -> Jail | None:
+        """The worker's jail with a live template in it (started now if there is none); None when none can start."""
+        if self.unavailable is None and (self._process is None or self._process.poll() is not None):
+            try:
+                self._start()
+            except KernelFailed as error:
+                self.unavailable = str(error)
+                self.close()
+        if self.unavailable is not None:
+            return None
         self.jail.stopped_because = None
         return self.jail
 
@@ -48,15 +57,23 @@ class KernelTemplate:
         """A kernel manager whose kernel is forked from this template, with an ipc folder of its own."""
         return ForkedKernelManager(template=self, jail=jail)
 
-    def spawn(self, *, connection_file: str, fd: int, channel_fd: int, cwd: str) -> "ForkedKernel":
-        """Fork a kernel on `connection_file` with the probe channel at descriptor `fd`; the process to watch."""
+    def spawn(self, *, connection_file: str, fd: int, cwd: str) -> "ForkedKernel":
+        """Fork a kernel on `connection_file` with the probe channel at descriptor `fd`; the process to watch.
+
+        A template that died (or stopped answering) is started again once, in the same jail.
+        """
         request = {"connection_file": connection_file, "fd": fd, "cwd": cwd, "mounts": self.jail.scratch()}
-        try:
-            socket.send_fds(self._control, [json.dumps(request).encode()], [channel_fd])
-            reply = self._receive(SPAWN_SECONDS)
-        except (OSError, KernelFailed) as error:
-            self.close()
-            raise KernelFailed(f"the kernel template did not fork a kernel: {error}") from None
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        for attempt in (1, 2):
+            try:
+                socket.send_fds(self._control, [json.dumps(request).encode()], [fd])
+                reply = self._receive(SPAWN_SECONDS)
+                break
+            except (OSError, KernelFailed) as error:
+                if attempt == 2:
+                    raise KernelFailed(f"the kernel template did not fork a kernel: {error}") from None
+                self._start()
         if "pid" not in reply:
             raise KernelFailed(f"the kernel template could not fork a kernel: {reply.get('error', reply)}")
         reaper = self._host_pid(int(reply["pid"]))
@@ -74,6 +91,13 @@ class KernelTemplate:
 
     def close(self) -> None:
         """Stop the template and close its jail."""
+        self._stop_process()
+        if self.jail is not None:
+            self.jail.close()
+            self.jail = None
+
+    def _stop_process(self) -> None:
+        """Stop the template process and close the socket to it."""
         if self._control is not None:
             self._control.close()
             self._control = None
@@ -81,35 +105,36 @@ class KernelTemplate:
             self._process.kill()
             self._process.wait()
             self._process = None
-        if self.jail is not None:
-            self.jail.close()
-            self.jail = None
 
     def _start(self) -> None:
-        """A fresh jail and template; wait until its imports are done."""
-        self.close()
+        """A fresh template in the worker's jail (made now if there is none); wait until its imports are done."""
+        self._stop_process()
         started = time.monotonic()
-        self.jail = self.make_jail()
-        self.jail.nested = True
+        if self.jail is None:
+            self.jail = self.make_jail()
+            self.jail.nested = True
+        self.jail.spared = set()
+        self.jail.sweep()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         argv = [sys.executable, "-m", "grader.kernel_template", "--fd", str(theirs.fileno())]
         if self.preload:
             argv += ["--preload", ",".join(self.preload)]
-        log = open(self.jail.folder / "template.log", "wb")
-        with log, theirs:
+        log_path = self.jail.folder / "template.log"
+        with open(log_path, "wb") as log, theirs:
             self._process = subprocess.Popen(self.jail.command(argv), pass_fds=(theirs.fileno(),),
                                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self._control = ours
         try:
             ready = self._receive(READY_SECONDS)
         except KernelFailed as error:
-            detail = (self.jail.folder / "template.log").read_text(errors="replace")[-2000:]
-            self.close()
-            raise KernelFailed(f"the kernel template did not start: {error}\n{detail}") from None
+            detail = log_path.read_text(errors="replace").strip()[-1000:]
+            self._stop_process()
+            raise KernelFailed(f"the kernel template did not start: {error}" + (f": {detail}" if detail else "")) from None
         if ready.get("cuda"):
-            self.close()
+            self._stop_process()
             raise KernelFailed("the kernel template initialised CUDA (forked kernels could not use the GPU); "
                                "remove the module that does so from [kernel] preload")
+        self.report = ready
         self._template_pids = set(processes_of(self.jail.uid))
         self.jail.spared = set(self._template_pids)
         self.jail.watch()
@@ -210,8 +235,7 @@ class ForkedKernelManager(SealedKernelManager):
         fds = kw.get("pass_fds") or ()
         if len(fds) != 1:
             raise KernelFailed("a forked kernel needs exactly one probe channel descriptor")
-        process = self.template.spawn(connection_file=self.connection_file, fd=fds[0], channel_fd=fds[0],
-                                      cwd=WORKDIR)
+        process = self.template.spawn(connection_file=self.connection_file, fd=fds[0], cwd=WORKDIR)
         self.provisioner.process, self.provisioner.pid, self.provisioner.pgid = process, process.pid, None
         self._reconcile_connection_info(self.provisioner.connection_info)
 

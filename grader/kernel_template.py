@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
             importlib.import_module(name)
         except Exception as error:  # a missing optional module: kernels import it themselves (and see the error)
             failed[name] = f"{type(error).__name__}: {error}"
-    import ipykernel.kernelapp  # noqa: F401  (and IPython with it)
+    importlib.import_module("ipykernel.kernelapp")  # and IPython with it
 
     control = socket.socket(fileno=fd)
     cuda = "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized()
@@ -156,17 +156,55 @@ def _reap(request: dict, channel_fd: int, report_fd: int) -> None:
 
 
 def _mount_fresh(mounts: list, keep: str) -> None:
-    """This namespace's own /proc, an empty tmpfs (of the given size) over each writable folder, and the folder
-    `keep` (the kernel's ipc folder, which may lie under one of them) bound back at its own path."""
+    """This namespace's own /proc and an empty tmpfs (of the given size) over each writable folder.
+
+    What the jail binds beneath such a folder (data, Python, the engine) is bound back where it was; of the
+    ipc folder only `keep`, this kernel's own part of it.
+    """
     kept = os.open(keep, os.O_PATH | os.O_DIRECTORY)
     _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     _check(_libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
+    roots = [str(path) for path, _ in mounts]
+    beneath = [point for point in _mount_points() if any(_under(point, root) for root in roots)]
+    outermost = [point for point in beneath if not any(_under(point, other) for other in beneath)
+                 and not _under(keep, point, strictly=False)]
+    held = {point: os.open(point, os.O_PATH) for point in outermost}
     for path, size in mounts:
         options = f"size={int(size)},mode=1777".encode()
         _check(_libc.mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), f"mount {path}")
-    os.makedirs(keep, mode=0o755, exist_ok=True)
-    _check(_libc.mount(f"/proc/self/fd/{kept}".encode(), keep.encode(), None, MS_BIND, None), f"bind {keep}")
-    os.close(kept)
+        for point in [point for point in held if _under(point, str(path))]:
+            _bind(held.pop(point), point)
+    _bind(kept, keep)
+
+
+def _mount_points() -> list[str]:
+    """Every mount point of this mount namespace, in mount order."""
+    with open("/proc/self/mountinfo") as info:
+        return [_unescape(line.split()[4]) for line in info if line.strip()]
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path with its octal escapes (space, tab, newline, backslash) decoded."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def _under(path: str, root: str, *, strictly: bool = True) -> bool:
+    """True when `path` lies beneath `root` (or is it, unless `strictly`)."""
+    return (path == root and not strictly) or path.startswith(root.rstrip("/") + "/")
+
+
+def _bind(handle: int, point: str) -> None:
+    """Bind what `handle` (an O_PATH descriptor) names at `point`, made anew in the fresh tmpfs; close the handle."""
+    if os.path.isdir(f"/proc/self/fd/{handle}"):
+        os.makedirs(point, mode=0o755, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(point), mode=0o755, exist_ok=True)
+        os.close(os.open(point, os.O_CREAT | os.O_WRONLY, 0o644))
+    _check(_libc.mount(f"/proc/self/fd/{handle}".encode(), point.encode(), None, MS_BIND | MS_REC, None),
+           f"bind {point}")
+    os.close(handle)
 
 
 def _drop_capabilities() -> None:

@@ -6,6 +6,7 @@ makes that one submission ungradable (with the message) and the batch goes on.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -163,7 +164,10 @@ def run_kernel(job: Job) -> None:
     jail = None
     try:
         if options.sandbox:
-            jail = job.kernels.ready_jail() if job.kernels else make_jail(options)
+            jail = job.kernels.ready_jail() if job.kernels else None
+            if jail is None:  # no template (or none can start here): a jail and a cold kernel for this submission
+                job.kernels = None
+                jail = make_jail(options)
             jail.watch()
         env = {**os.environ, **options.course.kernel_env()}
         job.execution = execute(job.notebook, probes=job.plans, cwd=scratch, env=env, seed=options.seed,
@@ -230,7 +234,11 @@ class Worker:
 
     def grade(self, file: SubmissionFile) -> SubmissionResult:
         """Grade one submission (never raises for a bad submission)."""
-        return grade_file(file, options=self.options, assignments=self.assignments, kernels=self.kernels)
+        result = grade_file(file, options=self.options, assignments=self.assignments, kernels=self.kernels)
+        if self.kernels is not None and self.kernels.unavailable:
+            logging.getLogger("grader").warning("no kernel template: each kernel starts cold and imports everything itself (%s)", self.kernels.unavailable)
+            self.kernels = None
+        return result
 
     def close(self) -> None:
         """Stop whatever the worker keeps between submissions."""
