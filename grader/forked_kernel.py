@@ -39,12 +39,14 @@ class KernelTemplate:
         self._process: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._template_pids: set[int] = set()
+        self._started = 0.0
+        self._waiting = False  # launched, its readiness not yet read
 
     def ready_jail(self) -> Jail | None:
         """The worker's jail with a live template in it (started now if there is none); None when none can start."""
-        if self.unavailable is None and (self._process is None or self._process.poll() is not None):
+        if self.unavailable is None:
             try:
-                self._start()
+                self._ensure_ready()
             except KernelFailed as error:
                 self.unavailable = str(error)
                 self.close()
@@ -63,8 +65,7 @@ class KernelTemplate:
         A template that died (or stopped answering) is started again once, in the same jail.
         """
         request = {"connection_file": connection_file, "fd": fd, "cwd": cwd, "mounts": self.jail.scratch()}
-        if self._process is None or self._process.poll() is not None:
-            self._start()
+        self._ensure_ready()
         for attempt in (1, 2):
             try:
                 socket.send_fds(self._control, [json.dumps(request).encode()], [fd])
@@ -106,10 +107,31 @@ class KernelTemplate:
             self._process.wait()
             self._process = None
 
+    def _ensure_ready(self) -> None:
+        """A live template whose imports are done: started (again) or waited for as needed."""
+        if self._process is None or self._process.poll() is not None:
+            self._start()
+        elif self._waiting:
+            self._await_ready()
+
+    def launch(self) -> None:
+        """Start the template's imports now, without waiting for them (they overlap the grader's own start)."""
+        if self.unavailable is None and self._process is None:
+            try:
+                self._launch()
+            except (OSError, KernelFailed) as error:
+                self.unavailable = str(error)
+                self.close()
+
     def _start(self) -> None:
-        """A fresh template in the worker's jail (made now if there is none); wait until its imports are done."""
+        """A fresh template in the worker's jail; wait until its imports are done."""
         self._stop_process()
-        started = time.monotonic()
+        self._launch()
+        self._await_ready()
+
+    def _launch(self) -> None:
+        """Start a template process in the worker's jail (made now if there is none)."""
+        self._started = time.monotonic()
         if self.jail is None:
             self.jail = self.make_jail()
             self.jail.nested = True
@@ -119,15 +141,19 @@ class KernelTemplate:
         argv = [sys.executable, "-m", "grader.kernel_template", "--fd", str(theirs.fileno())]
         if self.preload:
             argv += ["--preload", ",".join(self.preload)]
-        log_path = self.jail.folder / "template.log"
-        with open(log_path, "wb") as log, theirs:
+        with open(self.jail.folder / "template.log", "wb") as log, theirs:
             self._process = subprocess.Popen(self.jail.command(argv), pass_fds=(theirs.fileno(),),
                                              stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self._control = ours
+        self._waiting = True
+
+    def _await_ready(self) -> None:
+        """Wait for the launched template to finish its imports (KernelFailed when it does not)."""
+        self._waiting = False
         try:
             ready = self._receive(READY_SECONDS)
         except KernelFailed as error:
-            detail = log_path.read_text(errors="replace").strip()[-1000:]
+            detail = (self.jail.folder / "template.log").read_text(errors="replace").strip()[-1000:]
             self._stop_process()
             raise KernelFailed(f"the kernel template did not start: {error}" + (f": {detail}" if detail else "")) from None
         if ready.get("cuda"):
@@ -138,7 +164,7 @@ class KernelTemplate:
         self._template_pids = set(processes_of(self.jail.uid))
         self.jail.spared = set(self._template_pids)
         self.jail.watch()
-        self.startup_seconds = time.monotonic() - started
+        self.startup_seconds = time.monotonic() - self._started
 
     def _receive(self, timeout: float) -> dict:
         """The template's next message, by `timeout` seconds (KernelFailed when none comes)."""

@@ -231,6 +231,7 @@ class Worker:
         self.kernels = None
         if options.sandbox and options.preimport:
             self.kernels = KernelTemplate(lambda: make_jail(options), preload=options.course.preload)
+            self.kernels.launch()  # its imports run while the batch is prepared
 
     def grade(self, file: SubmissionFile) -> SubmissionResult:
         """Grade one submission (never raises for a bad submission)."""
