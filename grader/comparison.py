@@ -41,6 +41,7 @@ class Context:
     data_dir: Path
     notebook: Any = None  # the executed nbformat notebook (None in a self-check)
     seed: int = 0
+    reference_key: str | None = None  # the course's code and data, for reusing reference values (None: never reused)
 
 
 class Comparison:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from grader.causes import NOTHING_RAN, binds, could_supply_any_name
 from grader.exceptions import ReferenceFailed
 from grader.execute import ProbeFailure
+from grader.expected_cache import expected_value
 from grader.probe import ProbeRecord
 from grader.results import CheckResult, ExecutionProblem, Status
 from grader.comparison import Context, Outcome
@@ -59,9 +60,9 @@ def _judge(check: Check, part: str, record: ProbeRecord | None, ctx: Context, *,
 
 
 def _compared(check: Check, part: str, student: Any, ctx: Context) -> CheckResult:
-    """Compute the reference in this process and compare."""
+    """Compute the reference in this process (or reuse it, see grader.expected_cache) and compare."""
     try:
-        expected = check.expected(ctx) if check.expected is not None else None
+        expected = expected_value(check, part, ctx)
     except Exception as error:
         raise ReferenceFailed(f"the reference for check {part}/{check.name} failed: "
                               f"{type(error).__name__}: {error}") from error
