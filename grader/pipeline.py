@@ -201,14 +201,15 @@ def _engine_folder() -> Path:
 def judge_checks(job: Job) -> None:
     """Compare every check with its reference (computed here, on the same inputs) and build the result."""
     from grader.causes import attribute_causes
+    from grader.expected_cache import course_key
     from grader.judge import judge
 
     execution = job.execution
     attribute_causes(execution.problems)
-    checks = []
+    checks, reference_key = [], course_key(job.options.course)
     for key, (part, check) in job.checks.items():
         ctx = Context(inputs=job.inputs.get(key, {}), data_dir=job.options.course.data_dir,
-                      notebook=execution.notebook, seed=job.options.seed)
+                      notebook=execution.notebook, seed=job.options.seed, reference_key=reference_key)
         checks.append(judge(check, part, execution.records.get(key), ctx, cells=execution.notebook.cells,
                             problem_at=execution.problem_at, probe_failure=execution.probe_failures.get(key)))
     job.result = SubmissionResult(path=str(job.file.path), student=job.file.student, assignment=job.assignment,
