@@ -55,7 +55,8 @@ def main(argv: list[str]) -> None:
             importlib.import_module(name)
         except Exception as error:  # a missing optional module: kernels import it themselves (and see the error)
             failed[name] = f"{type(error).__name__}: {error}"
-    importlib.import_module("ipykernel.kernelapp")  # and IPython with it
+    for name in ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger"):  # IPython, zmq, debugpy
+        importlib.import_module(name)
 
     control = socket.socket(fileno=fd)
     cuda = "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized()
