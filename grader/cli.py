@@ -118,7 +118,7 @@ def release(
     print(f"wrote {len(written)} files under {out}")
 
 
-EXIT_GRADED, EXIT_USAGE, EXIT_UNGRADABLE = 0, 2, 3
+EXIT_GRADED, EXIT_USAGE, EXIT_UNGRADABLE, EXIT_INTERRUPTED = 0, 2, 3, 130
 UNSANDBOXED = ("[bold yellow]warning:[/] --no-sandbox: notebooks ran unconfined, as your user, with your files, "
                "environment and network in reach")
 
@@ -132,7 +132,8 @@ def _format_names() -> list[str]:
 
 @app.command(epilog="Exit codes: 0 every submission was graded (whatever its score); 3 at least one submission "
                     "could not be graded (notebook not found, not a notebook, unknown assignment, kernel would not "
-                    "start); 2 usage error (bad option, a folder with no notebooks). results.json is described in "
+                    "start); 2 usage error (bad option, a folder with no notebooks); 130 interrupted (Ctrl-C): the submissions "
+                    "finished are written, the others listed as not graded. results.json is described in "
                     "docs/results.md.")
 def check(
     paths: list[Path] = typer.Argument(..., help="Notebooks or folders (searched recursively). Layouts: "
@@ -159,6 +160,14 @@ def check(
     memory: str = typer.Option("4G", help="Memory a sandboxed notebook may use (its processes together), e.g. 4G."),
     processes: int = typer.Option(256, help="Processes and threads a sandboxed notebook may have at once."),
     disk: str = typer.Option("1G", help="Size of a sandboxed notebook's writable working folder, e.g. 1G."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Submissions graded at once, each in its own sandbox "
+                                          "(default: the number of cores, fewer when the memory available cannot "
+                                          "hold that many kernels at --memory each). Results do not depend on it."),
+    scheduler: Optional[str] = typer.Option(None, metavar="tcp://HOST:PORT", help="Grade on a Dask cluster: the "
+                                            "address of its scheduler; its workers need grader, the course and "
+                                            "its data. Not with --workers."),
+    profile: bool = typer.Option(False, help="After the table, show where the time went: seconds per grading "
+                                 "stage (sum, mean, max over submissions), wall time and effective parallelism."),
 ) -> None:
     """Run each notebook in a fresh sealed kernel, probe its values, compare them with the reference, report scores.
 
@@ -170,9 +179,11 @@ def check(
     The course's data (course.toml [data]) is checked before grading and shown to each kernel read-only.
     """
     import json
+    import time
 
     from grader.emitters import emit
     from grader.pipeline import grade
+    from grader.progress import BatchProgress, time_summary
     from grader.sandbox import Limits, parse_size
 
     chosen = list(formats or ["table", "json", "html"])
@@ -181,22 +192,32 @@ def check(
         fail(f"unknown format {unknown[0]!r}; choose from {', '.join(_format_names())}", EXIT_USAGE)
     if json_output:
         chosen = [name for name in chosen if name != "table"]
+    if workers is not None and scheduler is not None:
+        fail("--workers and --scheduler cannot be used together: the cluster's workers do the grading", EXIT_USAGE)
     course = current_course()
     try:
         corrections = _read_overrides(overrides, course) if overrides else []
         limits = Limits(memory=parse_size(memory), processes=max(16, processes), disk=parse_size(disk))
         if no_sandbox:
             console.print(UNSANDBOXED, highlight=False)
-        batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
-                      sandbox=not no_sandbox, limits=limits, on_start=_announce, on_result=_report_one)
+        started = time.monotonic()
+        with BatchProgress(console) as progress:
+            batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
+                          sandbox=not no_sandbox, limits=limits, workers=workers, scheduler=scheduler,
+                          on_start=progress.start, on_result=progress.finish)
+        grading_seconds = time.monotonic() - started
         if corrections:
             from grader.overrides import apply_overrides
             batch = apply_overrides(batch, corrections)
     except GraderError as error:
         fail(error, EXIT_USAGE)
+    started = time.monotonic()
     written = [path for name in chosen for path in emit(name, batch, out_dir=out)]
+    report_seconds = time.monotonic() - started
     if json_output:
         print(json.dumps(batch.to_dict(), indent=2))
+    if profile:
+        console.print(time_summary(batch.submissions, grading_seconds=grading_seconds, report_seconds=report_seconds))
     bad = batch.failed_to_grade
     console.print(f"graded {len(batch.graded)} of {len(batch.submissions)} submission(s)"
                   + (f"; {len(bad)} could not be graded: " + ", ".join(s.path for s in bad) if bad else "")
@@ -205,6 +226,11 @@ def check(
         console.print(f"class summary: {out / 'index.html'}", highlight=False)
     if no_sandbox:
         console.print(UNSANDBOXED, highlight=False)
+    if batch.not_graded:
+        console.print(f"[bold yellow]grading was interrupted:[/] {len(batch.not_graded)} of "
+                      f"{len(batch.not_graded) + len(batch.submissions)} submission(s) not graded"
+                      + (" (not_graded in results.json)" if out / "results.json" in written else ""), highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
 
 
@@ -215,17 +241,6 @@ def _read_overrides(path: Path, course) -> list:
     entries = read_overrides(path)
     check_against_specs(entries, course.assignments)
     return entries
-
-
-def _announce(number: int, total: int, file) -> None:
-    """Progress: which submission is being graded."""
-    console.print(f"[{number}/{total}] grading {file.path} ({file.student}) ...", highlight=False)
-
-
-def _report_one(number: int, total: int, result) -> None:
-    """Progress: how one submission ended."""
-    outcome = f"could not be graded: {result.error}" if result.error else f"{result.score:g}/{result.max_score:g}"
-    console.print(f"[{number}/{total}]   {result.assignment or '?'}: {outcome} ({result.seconds:.1f}s)", highlight=False)
 
 
 @app.command()

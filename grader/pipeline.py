@@ -23,7 +23,8 @@ from grader.course import Course
 from grader.discover import SubmissionFile, find_submissions, identify, known_names
 from grader.exceptions import GraderError, KernelFailed, NotANotebook, SubmissionError, UnknownAssignment
 from grader.results import BatchResult, SubmissionResult
-from grader.sandbox import Jail, Limits, require_readable, require_sandbox
+from grader.pool import default_workers, run_pool
+from grader.sandbox import Jail, Limits, abort_all, require_readable, require_sandbox
 from grader.spec import Assignment, Check
 
 
@@ -220,6 +221,9 @@ def judge_checks(job: Job) -> None:
 
 STEPS: tuple[Callable[[Job], None], ...] = (read_notebook, identify_assignment, draw_inputs, run_kernel,
                                              judge_checks)
+STAGES = {read_notebook: "prepare", identify_assignment: "prepare", draw_inputs: "prepare", run_kernel: "kernel",
+          judge_checks: "judge"}  # the timing stage each step's seconds count towards ("kernel" is split below)
+KERNEL_STAGES = ("start", "execute", "probe")  # read from Execution.stages, the parts of execute() (see docs/results.md)
 
 
 class Worker:
@@ -253,11 +257,16 @@ def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str,
                kernels: Any = None) -> SubmissionResult:
     """Grade one submission through STEPS; any failure becomes an ungradable result, never an exception."""
     started = time.monotonic()
+    stages: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="grader-") as workdir:
         job = Job(file, options, assignments, Path(workdir), kernels=kernels)
         try:
             for step in STEPS:
-                step(job)
+                begun = time.monotonic()
+                try:
+                    step(job)
+                finally:
+                    stages[STAGES[step]] = stages.get(STAGES[step], 0.0) + time.monotonic() - begun
             result = job.result
         except SubmissionError as error:
             result = _ungradable(job, str(error))
@@ -265,7 +274,22 @@ def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str,
             result = _ungradable(job, f"internal error while grading: {type(error).__name__}: {error}")
     result.seconds = round(time.monotonic() - started, 3)
     result.sandboxed = options.sandbox
+    result.stages = _split_kernel_stage(stages, job.execution)
     return result
+
+
+def _split_kernel_stage(stages: dict[str, float], execution: Any) -> dict[str, float]:
+    """Stage seconds with the kernel step split into the parts execute() measured and the sandbox around them."""
+    kernel = stages.pop("kernel", None)
+    if kernel is not None and execution is not None:
+        parts = {name: seconds for name, seconds in (getattr(execution, "stages", None) or {}).items()
+                 if name in KERNEL_STAGES}
+        stages.update(parts or {"execute": execution.seconds})  # no split measured: all of it counts as execute
+        stages["sandbox"] = max(0.0, kernel - execution.seconds)
+    elif kernel is not None:
+        stages["sandbox"] = kernel  # the kernel never ran: setting up its sandbox (or starting it) failed
+    order = ("prepare", "sandbox", *KERNEL_STAGES, "judge")
+    return {name: round(stages[name], 3) for name in order if name in stages}
 
 
 def _ungradable(job: Job, error: str) -> SubmissionResult:
@@ -277,10 +301,14 @@ def _ungradable(job: Job, error: str) -> SubmissionResult:
 
 def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: float | None = None,
           notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(),
+          workers: int | None = None, scheduler: str | None = None,
           on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
     """Grade every notebook under `paths` for `course`; one result per submission, in the order found.
 
+    Submissions are graded on `workers` threads at once (default: as many as cores and memory allow), or on
+    a Dask cluster whose scheduler is at `scheduler` (tcp://HOST:PORT). Callbacks get each submission's
+    number in that order. On Ctrl-C the batch holds the submissions finished so far and `not_graded` the rest.
     A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
     """
     assignments = course.assignments
@@ -297,18 +325,48 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     options = Options(course=course, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                       sandbox=sandbox, limits=limits)
     batch = BatchResult(sandboxed=sandbox)
-    worker = Worker(options, assignments)
-    try:
-        for number, file in enumerate(files, 1):
-            if on_start:
-                on_start(number, len(files), file)
-            batch.submissions.append(worker.grade(file))
-            if on_result:
-                on_result(number, len(files), batch.submissions[-1])
-    finally:
-        worker.close()
+    if scheduler is not None:
+        from grader.cluster import grade_on_cluster
+
+        batch.submissions = grade_on_cluster(scheduler, files, options=options, assignments=assignments,
+                                             on_start=on_start, on_result=on_result)
+    else:
+        batch.submissions, batch.not_graded = _grade_here(files, options, assignments, workers, on_start, on_result)
     after_batch(batch)
     return batch
+
+
+def _grade_here(files: list[SubmissionFile], options: Options, assignments: dict[str, Assignment],
+                workers: int | None, on_start: Callable | None,
+                on_result: Callable | None) -> tuple[list[SubmissionResult], list[str]]:
+    """Grade on this machine's worker threads: the results finished, in `files` order, and the paths not graded."""
+    results: dict[int, SubmissionResult] = {}
+
+    def started(index: int, file: SubmissionFile) -> None:
+        if on_start:
+            on_start(index + 1, len(files), file)
+
+    def finished(index: int, result: SubmissionResult) -> None:
+        results[index] = result
+        if on_result:
+            on_result(index + 1, len(files), result)
+
+    left = run_pool(files, lambda: Worker(options, assignments), workers or default_workers(options.limits.memory),
+                    on_start=started, on_result=finished, abort=lambda: abort_kernels(options.sandbox))
+    return [results[index] for index in sorted(results)], [str(files[index].path) for index in left]
+
+
+def abort_kernels(sandbox: bool) -> None:
+    """Kill every kernel this grader runs: the processes of its jails, or (unsandboxed) its child processes."""
+    abort_all()
+    if not sandbox:
+        import psutil
+
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
 
 
 def after_batch(batch: BatchResult) -> None:

@@ -183,6 +183,7 @@ class SubmissionResult:
     seconds: float = 0.0
     graded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     sandboxed: bool = True  # False: graded with --no-sandbox, the notebook ran unconfined
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per grading stage (docs/results.md)
 
     @classmethod
     def without_results(cls, error: str, *, path: str, student: str, assignment: str = "",
@@ -264,7 +265,7 @@ class SubmissionResult:
         checks = [_check_from_dict(c) for c in data.get("checks", [])]
         problems = [ExecutionProblem(**p) for p in data.get("problems", [])]
         keep = {k: data[k] for k in ("path", "student", "assignment", "error", "declared_max_score",
-                                     "execute_seconds", "seconds", "graded_at", "sandboxed") if k in data}
+                                     "execute_seconds", "seconds", "graded_at", "sandboxed", "stages") if k in data}
         return cls(checks=checks, problems=problems, **keep)
 
 
@@ -275,6 +276,7 @@ class BatchResult:
     submissions: list[SubmissionResult] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     sandboxed: bool = True
+    not_graded: list[str] = field(default_factory=list)  # paths left when grading was interrupted (Ctrl-C)
 
     @property
     def graded(self) -> list[SubmissionResult]:
@@ -290,8 +292,11 @@ class BatchResult:
         """The `results.json` document."""
         from grader import __version__
 
-        return {"schema_version": SCHEMA_VERSION, "grader_version": __version__, "created": self.created,
-                "sandboxed": self.sandboxed, "submissions": [s.to_dict() for s in self.submissions]}
+        document = {"schema_version": SCHEMA_VERSION, "grader_version": __version__, "created": self.created,
+                    "sandboxed": self.sandboxed, "submissions": [s.to_dict() for s in self.submissions]}
+        if self.not_graded:  # optional: only when grading was interrupted
+            document["not_graded"] = list(self.not_graded)
+        return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BatchResult":
@@ -299,7 +304,7 @@ class BatchResult:
         if data.get("schema_version") != SCHEMA_VERSION:
             raise ValueError(f"results schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
         return cls([SubmissionResult.from_dict(s) for s in data["submissions"]], data.get("created", ""),
-                   bool(data.get("sandboxed", False)))
+                   bool(data.get("sandboxed", False)), list(data.get("not_graded", [])))
 
     def write_json(self, path: Path) -> None:
         """Write `results.json`."""

@@ -1,0 +1,180 @@
+"""`grader check --workers N`: the same results as one worker, stage timings, --profile, and a clean Ctrl-C."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import jsonschema
+import psutil
+import pytest
+
+from conftest import REPO, run_grader
+from grader.results import BatchResult
+from grader.sandbox import FIRST_UID, UID_SLOTS
+
+SCHEMA = json.loads((REPO / "tests" / "schemas" / "results.schema.json").read_text())
+TIMINGS = ("created", "graded_at", "seconds", "execute_seconds", "stages")  # the fields a schedule may change
+
+
+def make_class(course: Path, root: Path, students: dict[str, str | None]) -> Path:
+    """A class folder: each student's tiny.ipynb copied from a fixture submission (None: a file that is not JSON)."""
+    for student, fixture in students.items():
+        (root / student).mkdir(parents=True)
+        target = root / student / "tiny.ipynb"
+        if fixture is None:
+            target.write_text("{ not json")
+        else:
+            shutil.copy(course / "submissions" / f"{fixture}.ipynb", target)
+    return root
+
+
+def without_timings(value):
+    """The document with every timing field dropped, at any depth."""
+    if isinstance(value, dict):
+        return {key: without_timings(item) for key, item in value.items() if key not in TIMINGS}
+    if isinstance(value, list):
+        return [without_timings(item) for item in value]
+    return value
+
+
+def reports_without_timestamps(out: Path) -> dict[str, str]:
+    """Every HTML file under `out`, its grading timestamps blanked."""
+    document = json.loads((out / "results.json").read_text())
+    stamps = [document["created"], *(s["graded_at"] for s in document["submissions"])]
+    pages = {}
+    for page in sorted(out.rglob("*.html")):
+        text = page.read_text()
+        for stamp in stamps:
+            text = text.replace(stamp, "TIME")
+        pages[str(page.relative_to(out))] = text
+    return pages
+
+
+def test_two_workers_give_what_one_gives_in_the_same_order(fixture_course, tmp_path):
+    submissions = make_class(fixture_course, tmp_path / "class", {
+        "ada": "all_correct", "bo": "missing_function", "cy": "kernel_dies_midway", "di": None,
+        "ed": "syntax_error_in_definition"})
+    runs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"out{workers}"
+        runs[workers] = (run_grader("check", str(submissions), "--out", str(out), "--workers", workers, "--profile"),
+                         out)
+    (one, out1), (two, out2) = runs["1"], runs["2"]
+    assert one.returncode == two.returncode == 3, two.stderr  # di's file is not a notebook
+    assert one.stdout == two.stdout
+    first, second = (json.loads((out / "results.json").read_text()) for out in (out1, out2))
+    assert [s["student"] for s in second["submissions"]] == ["ada", "bo", "cy", "di", "ed"]
+    assert without_timings(first) == without_timings(second)
+    assert [s["score"] for s in second["submissions"]] == [6, 4, 4, 0, 4]
+    assert reports_without_timestamps(out1) == reports_without_timestamps(out2)
+    for document in (first, second):
+        jsonschema.validate(document, SCHEMA)
+    ada, di = second["submissions"][0], second["submissions"][3]
+    assert {"prepare", "execute", "judge"} <= set(ada["stages"])
+    assert sum(ada["stages"].values()) <= ada["seconds"]
+    assert set(di["stages"]) == {"prepare"}  # it never reached a kernel
+    for done in (one, two):  # plain progress lines (stderr is no terminal here), then where the time went
+        assert "] ada/tiny: 6/6 (" in done.stderr and "] di/tiny: could not be graded: not a notebook" in done.stderr
+        assert "where the time went" in done.stderr and "effective parallelism" in done.stderr
+
+
+def test_results_without_stages_still_load(fixture_course):
+    document = {"schema_version": 1, "grader_version": "0.1.0", "created": "2025-01-01T12:00:00+00:00",
+                "sandboxed": True, "submissions": [{
+                    "path": "a/tiny.ipynb", "student": "a", "assignment": "tiny", "score": 0, "max_score": 6,
+                    "status": "error", "error": "not a notebook", "checks": [], "problems": []}]}
+    jsonschema.validate(document, SCHEMA)
+    batch = BatchResult.from_dict(document)
+    assert batch.submissions[0].stages == {} and batch.not_graded == []
+    assert "stages" in batch.to_dict()["submissions"][0] and "not_graded" not in batch.to_dict()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--workers and --scheduler cannot be used together"),
+    (["--workers", "0"], "--workers"),
+])
+def test_workers_usage_errors_exit_2(fixture_course, args, message):
+    done = run_grader("check", str(fixture_course / "submissions" / "all_correct.ipynb"), *args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("sandbox", [True, False], ids=["sandboxed", "no-sandbox"])
+def test_ctrl_c_keeps_finished_results_and_leaves_no_kernel(fixture_course, tmp_path, sandbox):
+    # ada and bo finish in seconds; cy's endless cell holds a worker; di and ed wait their turn behind it
+    submissions = make_class(fixture_course, tmp_path / "class", {
+        "ada": "all_correct", "cy": "infinite_loop_then_continues", "bo": "missing_function",
+        "di": "kernel_dies_midway", "ed": "warnings_and_stderr"})
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "grader", "check", str(submissions), "--out", str(out), "--workers", "2",
+               *([] if sandbox else ["--no-sandbox"])]
+    grader = subprocess.Popen(command, cwd=REPO, env=os.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    seen: dict[psutil.Process, tuple[str, int]] = {}  # every process the grader started → (command, uid) last seen
+    lines: list[str] = []
+    first_result = threading.Event()
+
+    def read_stderr() -> None:
+        for line in grader.stderr:
+            lines.append(line)
+            if line.startswith("[1/5]"):
+                first_result.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    root = psutil.Process(grader.pid)
+    while grader.poll() is None and not first_result.wait(0.05):
+        _watch(root, seen)
+    assert first_result.is_set(), "".join(lines)
+    _watch(root, seen)
+    grader.send_signal(signal.SIGINT)
+    while grader.poll() is None:
+        _watch(root, seen)
+        time.sleep(0.05)
+    reader.join()
+    stderr = "".join(lines)
+    assert grader.returncode == 130, stderr
+    document = json.loads((out / "results.json").read_text())
+    finished = [s["student"] for s in document["submissions"]]
+    left = [Path(path).parent.name for path in document["not_graded"]]
+    assert "cy" in left and finished and sorted(finished + left) == ["ada", "bo", "cy", "di", "ed"]
+    assert finished == sorted(finished)  # in the order found, whatever order they finished in
+    assert all(s["status"] == "graded" and not s["problems"] for s in document["submissions"]), document
+    assert f"grading was interrupted: {len(left)} of 5 submission(s) not graded" in stderr
+    assert "Traceback" not in stderr
+    assert any("ipykernel" in command for command, _ in seen.values()), "no kernel was seen running"
+    assert [command for p, (command, _) in seen.items() if p.is_running()] == []  # no kernel, sandbox or child left
+    sandbox_uids = range(FIRST_UID, FIRST_UID + UID_SLOTS)
+    assert any(uid in sandbox_uids for _, uid in seen.values()) == sandbox
+    # nor anything else of this run, even a process that left the grader's tree: every kernel's environment names
+    # this test session's data home (other graders, with uids of the same range, have their own)
+    assert _holding(os.environ["TINY_HOME"]) == []
+
+
+def _holding(home: str) -> list[str]:
+    """Processes other than this one whose environment has TINY_HOME=`home`, as 'pid uid command'."""
+    found = []
+    for process in psutil.process_iter(["pid", "uids", "cmdline", "environ"]):
+        info = process.info
+        if info["pid"] != os.getpid() and (info["environ"] or {}).get("TINY_HOME") == home:
+            found.append(f"{info['pid']} {info['uids'].real} {' '.join(info['cmdline'] or [])}")
+    return found
+
+
+def _watch(root: psutil.Process, seen: dict[psutil.Process, tuple[str, int]]) -> None:
+    """Note the grader's descendants now, each with its command line and real uid (a sandbox drops to its own)."""
+    try:
+        descendants = root.children(recursive=True)
+    except psutil.Error:
+        return
+    for process in descendants:
+        try:
+            seen[process] = (" ".join(process.cmdline()), process.uids().real)
+        except psutil.Error:
+            continue
