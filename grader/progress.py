@@ -58,7 +58,8 @@ class BatchProgress:
 
         with self.lock:
             self.total = total
-            self.running[number] = (f"{file.student}/{file.path.stem}", time.monotonic())
+            label = file.student if file.path.stem == file.student else f"{file.student}/{file.path.stem}"
+            self.running[number] = (label, time.monotonic())
         if self.live is None:
             self.console.print(f"grading {file.path} ({file.student}) ...", highlight=False)
 
