@@ -148,7 +148,8 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_kernel(fixture_course, tmp_
     assert all(s["status"] == "graded" and not s["problems"] for s in document["submissions"]), document
     assert f"grading was interrupted: {len(left)} of 5 submission(s) not graded" in stderr
     assert "Traceback" not in stderr
-    assert any("ipykernel" in command for command, _ in seen.values()), "no kernel was seen running"
+    kernels = [command for command, _ in seen.values() if "ipykernel" in command or "kernel_template" in command]
+    assert kernels, "no kernel was seen running"  # started cold (ipykernel) or forked from a worker's template
     assert [command for p, (command, _) in seen.items() if p.is_running()] == []  # no kernel, sandbox or child left
     sandbox_uids = range(FIRST_UID, FIRST_UID + UID_SLOTS)
     assert any(uid in sandbox_uids for _, uid in seen.values()) == sandbox
@@ -178,3 +179,16 @@ def _watch(root: psutil.Process, seen: dict[psutil.Process, tuple[str, int]]) ->
             seen[process] = (" ".join(process.cmdline()), process.uids().real)
         except psutil.Error:
             continue
+
+
+def test_scheduler_grades_on_a_dask_cluster(fixture_course, tiny_home, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    submissions = make_class(fixture_course, tmp_path / "class", {"ada": "all_correct", "bo": "missing_function"})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  env={"TINY_HOME": str(tiny_home), "GRADER_CACHE": str(tmp_path / "cache")}) as cluster:
+        done = run_grader("check", str(submissions), "--out", str(tmp_path / "out"), "--json",
+                          "--scheduler", cluster.scheduler_address)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert [(s["student"], s["score"]) for s in document["submissions"]] == [("ada", 6), ("bo", 4)]
+    assert "] bo/tiny: 4/6 (" in done.stderr
