@@ -211,6 +211,8 @@ def check(
             batch = apply_overrides(batch, corrections)
     except GraderError as error:
         fail(error, EXIT_USAGE)
+    except KeyboardInterrupt:  # before grading started or after it ended (during it, grade() keeps what finished)
+        fail("interrupted before any result could be kept; nothing was written", EXIT_INTERRUPTED)
     started = time.monotonic()
     written = [path for name in chosen for path in emit(name, batch, out_dir=out)]
     report_seconds = time.monotonic() - started
