@@ -166,6 +166,9 @@ def check(
     scheduler: Optional[str] = typer.Option(None, metavar="tcp://HOST:PORT", help="Grade on a Dask cluster: the "
                                             "address of its scheduler; its workers need grader, the course and "
                                             "its data. Not with --workers."),
+    cold_kernels: bool = typer.Option(False, "--cold-kernels", help="Start every kernel from scratch instead of "
+                                      "forking it from each worker's pre-imported template (slower; the same "
+                                      "results; docs/throughput.md)."),
     profile: bool = typer.Option(False, help="After the table, show where the time went: seconds per grading "
                                  "stage (sum, mean, max over submissions), wall time and effective parallelism."),
 ) -> None:
@@ -204,7 +207,7 @@ def check(
         with BatchProgress(console) as progress:
             batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
                           sandbox=not no_sandbox, limits=limits, workers=workers, scheduler=scheduler,
-                          on_start=progress.start, on_result=progress.finish)
+                          preimport=not cold_kernels, on_start=progress.start, on_result=progress.finish)
         grading_seconds = time.monotonic() - started
         if corrections:
             from grader.overrides import apply_overrides

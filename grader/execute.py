@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from contextlib import contextmanager
 import math
 import subprocess
 import time
@@ -73,6 +74,7 @@ class Execution:
     records: dict[str, ProbeRecord | None] = field(default_factory=dict)  # probe name → what it reported
     seconds: float = 0.0
     replays: int = 0
+    stages: dict[str, float] = field(default_factory=dict)  # seconds: start (kernel and seed cell), execute, probe
 
     def problem_at(self, index: int) -> ExecutionProblem | None:
         """The problem recorded for student cell `index`, if any (a not-run range counts)."""
@@ -147,17 +149,37 @@ def execute(notebook: nbformat.NotebookNode, *, probes: list[ProbePlan], cwd: Pa
     run = _Run(nbformat.v4.new_notebook(cells=[seed_cell] + list(student.cells)), jail, cwd, env, kernels)
     execution = Execution(student)
     deadline = started + notebook_timeout
+    clock = _StageClock(execution.stages)
     try:
-        _start(run)
-        _run_cell(run, 0, cell_timeout)
-        fatal = _run_student_cells(run, execution, deadline, cell_timeout)
-        if fatal is not None:
-            _replay(run, execution, upto=fatal, cell_timeout=cell_timeout)
-        _run_probes(run, execution, probes, cell_timeout=cell_timeout)
+        with clock("start"):
+            _start(run)
+            _run_cell(run, 0, cell_timeout)
+        with clock("execute"):
+            fatal = _run_student_cells(run, execution, deadline, cell_timeout)
+            if fatal is not None:
+                _replay(run, execution, upto=fatal, cell_timeout=cell_timeout)
+        with clock("probe"):
+            _run_probes(run, execution, probes, cell_timeout=cell_timeout)
     finally:
-        _stop(run)
+        with clock("probe"):
+            _stop(run)
     execution.seconds = time.monotonic() - started
     return execution
+
+
+class _StageClock:
+    """Adds the seconds spent inside `with clock(name):` to `stages[name]`."""
+
+    def __init__(self, stages: dict[str, float]) -> None:
+        self.stages = stages
+
+    @contextmanager
+    def __call__(self, name: str):
+        begun = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.monotonic() - begun
 
 
 def _start(run: _Run) -> None:

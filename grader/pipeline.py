@@ -242,7 +242,8 @@ class Worker:
         """Grade one submission (never raises for a bad submission)."""
         result = grade_file(file, options=self.options, assignments=self.assignments, kernels=self.kernels)
         if self.kernels is not None and self.kernels.unavailable:
-            logging.getLogger("grader").warning("no kernel template: each kernel starts cold and imports everything itself (%s)", self.kernels.unavailable)
+            logging.getLogger("grader").warning("no kernel template: each kernel starts cold and imports everything "
+                                                "itself (%s)", self.kernels.unavailable)
             self.kernels = None
         return result
 
@@ -301,7 +302,7 @@ def _ungradable(job: Job, error: str) -> SubmissionResult:
 
 def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: float | None = None,
           notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(),
-          workers: int | None = None, scheduler: str | None = None,
+          workers: int | None = None, scheduler: str | None = None, preimport: bool = True,
           on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
     """Grade every notebook under `paths` for `course`; one result per submission, in the order found.
@@ -323,7 +324,7 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
             require_readable([course.data_home])
     course.verify_data()
     options = Options(course=course, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                      sandbox=sandbox, limits=limits)
+                      sandbox=sandbox, limits=limits, preimport=preimport)
     batch = BatchResult(sandboxed=sandbox)
     if scheduler is not None:
         from grader.cluster import grade_on_cluster
