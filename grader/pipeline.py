@@ -229,14 +229,9 @@ KERNEL_STAGES = ("start", "execute", "probe")  # read from Execution.stages, the
 class Worker:
     """One grading worker: grades submissions one at a time, keeping what can be reused between them."""
 
-    def __init__(self, options: Options, assignments: dict[str, Assignment]) -> None:
-        from grader.forked_kernel import KernelTemplate
-
+    def __init__(self, options: Options, assignments: dict[str, Assignment], *, kernels: Any = None) -> None:
         self.options, self.assignments = options, assignments
-        self.kernels = None
-        if options.sandbox and options.preimport:
-            self.kernels = KernelTemplate(lambda: make_jail(options), preload=options.course.preload)
-            self.kernels.launch()  # its imports run while the batch is prepared
+        self.kernels = kernels if kernels is not None else launch_template(options)
 
     def grade(self, file: SubmissionFile) -> SubmissionResult:
         """Grade one submission (never raises for a bad submission)."""
@@ -252,6 +247,17 @@ class Worker:
         if self.kernels is not None:
             self.kernels.close()
             self.kernels = None
+
+
+def launch_template(options: Options) -> Any:
+    """A kernel template for one worker, its imports started now (None when kernels start cold)."""
+    from grader.forked_kernel import KernelTemplate
+
+    if not (options.sandbox and options.preimport):
+        return None
+    template = KernelTemplate(lambda: make_jail(options), preload=options.course.preload)
+    template.launch()  # its imports run while the batch is prepared
+    return template
 
 
 def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str, Assignment],
@@ -312,19 +318,25 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     number in that order. On Ctrl-C the batch holds the submissions finished so far and `not_graded` the rest.
     A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
     """
-    assignments = course.assignments
-    if not assignments:
-        raise GraderError(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
-    files = find_submissions(paths, known_names=known_names(assignments))
-    if not files:
-        raise GraderError(f"no notebooks (*.ipynb) found in {', '.join(str(p) for p in paths)}")
     if sandbox:
         require_sandbox()
         if course.data_home is not None:
             require_readable([course.data_home])
-    course.verify_data()
     options = Options(course=course, seed=seed, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
                       sandbox=sandbox, limits=limits, preimport=preimport)
+    first = launch_template(options) if scheduler is None else None  # importing while the checks load
+    try:
+        assignments = course.assignments
+        if not assignments:
+            raise GraderError(f"no assignment specs found in {course.assignments_dir} (<part>/checks.py)")
+        files = find_submissions(paths, known_names=known_names(assignments))
+        if not files:
+            raise GraderError(f"no notebooks (*.ipynb) found in {', '.join(str(p) for p in paths)}")
+        course.verify_data()
+    except BaseException:
+        if first is not None:
+            first.close()
+        raise
     batch = BatchResult(sandboxed=sandbox)
     if scheduler is not None:
         from grader.cluster import grade_on_cluster
@@ -332,16 +344,21 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
         batch.submissions = grade_on_cluster(scheduler, files, options=options, assignments=assignments,
                                              on_start=on_start, on_result=on_result)
     else:
-        batch.submissions, batch.not_graded = _grade_here(files, options, assignments, workers, on_start, on_result)
+        batch.submissions, batch.not_graded = _grade_here(files, options, assignments, workers, on_start, on_result,
+                                                          first)
     after_batch(batch)
     return batch
 
 
 def _grade_here(files: list[SubmissionFile], options: Options, assignments: dict[str, Assignment],
-                workers: int | None, on_start: Callable | None,
-                on_result: Callable | None) -> tuple[list[SubmissionResult], list[str]]:
-    """Grade on this machine's worker threads: the results finished, in `files` order, and the paths not graded."""
+                workers: int | None, on_start: Callable | None, on_result: Callable | None,
+                first: Any = None) -> tuple[list[SubmissionResult], list[str]]:
+    """Grade on this machine's worker threads: the results finished, in `files` order, and the paths not graded.
+
+    `first` is a kernel template already launched, for the first worker.
+    """
     results: dict[int, SubmissionResult] = {}
+    templates = [first] if first is not None else []
 
     def started(index: int, file: SubmissionFile) -> None:
         if on_start:
@@ -352,8 +369,11 @@ def _grade_here(files: list[SubmissionFile], options: Options, assignments: dict
         if on_result:
             on_result(index + 1, len(files), result)
 
-    left = run_pool(files, lambda: Worker(options, assignments), workers or default_workers(options.limits.memory),
+    left = run_pool(files, lambda: Worker(options, assignments, kernels=templates.pop() if templates else None),
+                    workers or default_workers(options.limits.memory),
                     on_start=started, on_result=finished, abort=lambda: abort_kernels(options.sandbox))
+    for unused in templates:
+        unused.close()
     return [results[index] for index in sorted(results)], [str(files[index].path) for index in left]
 
 
