@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ from grader.cluster import CONNECT_TIMEOUT, ClusterError, grade_on_cluster, pack
 from grader.course import load_course  # noqa: E402
 from grader.discover import find_submissions, known_names  # noqa: E402
 from grader.pipeline import Options, grade  # noqa: E402
+
+from conftest import run_grader  # noqa: E402
 
 # fixture submissions whose results do not depend on the inputs drawn afresh for every run (no failed tensor check)
 SAME_EVERY_RUN = ("all_correct", "cell_raises_then_continues", "missing_function", "kernel_dies_midway")
@@ -69,6 +72,20 @@ def test_a_cluster_grades_as_locally(fixture_course, tiny_home, tmp_path):
     assert all(remote[number - 1] is result for number, _, result in returned)
     unpacked = cache / "cluster-courses" / hashlib.sha256(pack_course(course)).hexdigest()
     assert (unpacked / "course.toml").is_file()  # the course travelled and was unpacked where the workers cache
+
+
+def test_grader_check_with_a_scheduler_writes_the_results_and_exit_code_as_locally(fixture_course, tiny_home,
+                                                                                  tmp_path):
+    out = tmp_path / "out"
+    with local_cluster(TINY_HOME=str(tiny_home), GRADER_CACHE=str(tmp_path / "cache")) as cluster:
+        done = run_grader("check", str(fixture_course / "submissions" / "all_correct.ipynb"),
+                          str(tmp_path / "gone" / "tiny.ipynb"), "--scheduler", cluster.scheduler_address,
+                          "--out", str(out))
+    assert done.returncode == 3, done.stderr  # one submission could not be graded
+    correct, gone = json.loads((out / "results.json").read_text())["submissions"]
+    assert (correct["student"], correct["score"], correct["status"]) == ("all_correct", 6, "graded")
+    assert gone["error"].startswith("notebook not found") and (gone["score"], gone["max_score"]) == (0, 6)
+    assert (out / "index.html").is_file() and list((out / "reports").glob("*.html"))
 
 
 def test_the_options_reach_the_workers(fixture_course, tiny_home, tmp_path):
