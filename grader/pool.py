@@ -44,8 +44,8 @@ def run_pool(items: Sequence[Any], make_worker: Callable[[], Grades], workers: i
     """Grade `items` on `workers` threads, each with its own worker; callbacks run in the calling thread.
 
     `on_start(index, item)` and `on_result(index, result)` are called as items start and finish.
-    On Ctrl-C no further item starts, `abort` is called until every thread has stopped, results of items
-    still running are dropped, and the indices of the items left ungraded are returned (none otherwise).
+    On Ctrl-C no further item starts, results already in are kept, `abort` is called until every thread has
+    stopped, results of items still running then are dropped, and the indices left ungraded are returned.
     """
     todo: queue.Queue[int] = queue.Queue()
     for index in range(len(items)):
@@ -91,6 +91,12 @@ def run_pool(items: Sequence[Any], make_worker: Callable[[], Grades], workers: i
                 finished.add(index)
                 on_result(index, payload)
     except KeyboardInterrupt:
+        stopping.set()
+        while not events.empty():  # what finished before any kernel is killed counts as graded
+            kind, index, payload = events.get_nowait()
+            if kind == "done":
+                finished.add(index)
+                on_result(index, payload)
         _stop(threads, stopping, abort)
         return [index for index in range(len(items)) if index not in finished]
     except BaseException:
