@@ -192,3 +192,31 @@ def test_scheduler_grades_on_a_dask_cluster(fixture_course, tiny_home, tmp_path)
     document = json.loads(done.stdout)
     assert [(s["student"], s["score"]) for s in document["submissions"]] == [("ada", 6), ("bo", 4)]
     assert "] bo/tiny: 4/6 (" in done.stderr
+
+
+def test_on_a_terminal_progress_is_live(fixture_course, tmp_path):
+    import pty
+    import re
+
+    submissions = make_class(fixture_course, tmp_path / "class", {"ada": "all_correct", "bo": "missing_function"})
+    leader, follower = pty.openpty()  # stderr a terminal, as when an instructor runs it
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "check", str(submissions), "--out",
+                               str(tmp_path / "out"), "--format", "json", "--workers", "2"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=follower,
+                              env={**os.environ, "COLUMNS": "160", "TERM": "xterm"})
+    os.close(follower)
+    chunks = []
+    while True:  # read as it is written, so that the terminal's buffer never fills
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the grader has exited and closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    assert grader.wait(timeout=60) == 0, screen
+    assert re.search(r"0/2 graded, [12] running; slowest: (ada|bo)/tiny \(\d+s\)", screen), screen
+    assert "] ada/tiny: 6/6 (" in screen and "] bo/tiny: 4/6 (" in screen
+    assert "grading " not in screen  # the live line replaces the plain start lines
