@@ -1,14 +1,15 @@
 """Reference values computed once: `expected(ctx)` of checks that read only the data, the seed and the course's code.
 
 A check without generated `inputs` gets its expected value from a context holding only the data folder and
-the seed, so it cannot depend on the student's notebook; values that are not plain data (see
-`grader.bundle.encode_value`) are computed anew each time.
-That value is kept in memory per process and on disk under `grader.cache.cache_dir()/expected`, as one
-safetensors file per entry (tensors, plus the rest as JSON in its metadata; never pickled). The key
+the seed, so it cannot depend on the student's notebook. That value, when it is plain data (see
+`grader.bundle.encode_value`; other values are computed anew each time), is kept in memory per process
+and on disk under `grader.cache.cache_dir()/expected`, as one safetensors file per entry (tensors, plus
+the rest as JSON in its metadata; never pickled), written to a temporary file and renamed. The key
 holds the course's code (course.toml and every file of its assignments folder and `hidden` packages),
 the bytes of its data manifest, the data folder, the seed, the engine's and torch's versions and the check:
 changing any of these reads or fills another entry. A course without a data manifest is never cached, nor is
 one whose code changed on disk after this process first saw it (the code that runs may be the old one).
+Reference code outside those folders is not seen; a course keeps it in a `hidden` package anyway.
 """
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ def course_key(course: Course) -> str | None:
     """What every cached value of this course depends on besides the check and seed; None: do not cache."""
     manifest = course.data_dir / MANIFEST_NAME
     try:
+        files = {str(path): (info.st_mtime_ns, info.st_size) for path in code_files(course) for info in [path.stat()]}
         stat = manifest.stat()
-        files = {str(path): (path.stat().st_mtime_ns, path.stat().st_size) for path in code_files(course)}
     except OSError:
         return None
     with _lock:
@@ -109,13 +110,15 @@ def expected_value(check: Check, part: str, ctx: Context) -> Any:
 
 
 def _encoded(value: Any) -> Entry | None:
-    """A value as plain JSON and its own copies of its tensors; None when it is not plain data."""
+    """A value as plain JSON and its own copies of its tensors (as plain `torch.Tensor`s); None: not plain data."""
     tensors: dict[str, torch.Tensor] = {}
     try:
         document = encode_value(value, "v", tensors)
     except (NotReleasable, RecursionError):
         return None
-    return document, {name: tensor.clone() for name, tensor in tensors.items()}
+    if json.dumps(document).count('"$tensor"') != len(tensors):  # two tensors under one name ("a.b" and "a": {"b"})
+        return None
+    return document, {name: tensor.as_subclass(torch.Tensor).clone() for name, tensor in tensors.items()}
 
 
 def _path(digest: str) -> Path:

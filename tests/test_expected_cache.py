@@ -136,13 +136,27 @@ def test_checks_with_inputs_values_that_are_not_plain_data_and_contexts_without_
     with_inputs = Check("drawn", points=1, fetch=Value("drawn"), compare=Equal(), inputs=lambda gen: {"x": 1},
                         expected=lambda ctx: calls.append(ctx) or ctx.inputs["x"])
     opaque = counting(object, calls)
+    clashing = counting(lambda: {"a.b": torch.zeros(1), "a": {"b": torch.ones(1)}}, calls)  # both tensors named v.a.b
     plain = counting(lambda: 1.5, calls)
     for _ in range(2):
         assert expected_value(with_inputs, "part", Context(inputs={"x": 7}, data_dir=course.data_dir,
                                                            reference_key=course_key(course))) == 7
         assert type(expected_value(opaque, "part", context(course))) is object
+        assert expected_value(clashing, "part", context(course))["a.b"].item() == 0
         assert expected_value(plain, "part", Context(inputs={}, data_dir=course.data_dir)) == 1.5
-    assert len(calls) == 6
+    assert len(calls) == 8
+
+
+def test_a_tensor_subclass_comes_back_as_a_plain_tensor_from_memory_and_from_disk(course, monkeypatch):
+    class Marked(torch.Tensor):
+        pass
+
+    calls = []
+    check = counting(lambda: torch.arange(3.0).as_subclass(Marked), calls)
+    first = expected_value(check, "part", context(course))
+    monkeypatch.setattr(expected_cache, "_memory", {})
+    again = expected_value(check, "part", context(course))
+    assert type(first) is torch.Tensor and type(again) is torch.Tensor and same_bits(first, again) and len(calls) == 1
 
 
 def test_fills_racing_for_one_entry_leave_one_readable_file(course, monkeypatch):
