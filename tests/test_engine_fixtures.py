@@ -26,7 +26,7 @@ def graded(tiny_home, tmp_path_factory):
     chapter = run_grader("-c", "import reference", env=env, cwd=course.parent, module=False)
     assert "No module named 'reference'" in chapter.stderr  # the chapter course is out of reach here
     done = run_grader("--course", str(course), "check", str(course / "submissions"), "--out", str(out),
-                      "--timeout", "5", "--json", env=env, cwd=course.parent)
+                      "--timeout", "20", "--json", env=env, cwd=course.parent)
     document = json.loads(done.stdout)
     assert json.loads((out / "results.json").read_text()) == document
     return {s["student"]: s for s in document["submissions"]}, done
@@ -125,7 +125,7 @@ def test_check_reports_a_failed_setup_cell_once_in_terminal_json_and_html(fixtur
     (tmp_path / "cy" / "tiny.ipynb").write_text(json.dumps(dict(without_ids, nbformat_minor=4)))
     out = tmp_path / "out"
     done = run_grader("check", str(setup), str(tmp_path / "ben" / "tiny.ipynb"), str(tmp_path / "cy" / "tiny.ipynb"),
-                      "--out", str(out), "--timeout", "5")
+                      "--out", str(out), "--timeout", "20")
     assert done.returncode == 0, done.stderr
     assert "Warning" not in done.stderr and "warn" not in done.stderr.lower(), done.stderr
     listed = [line.strip() for line in done.stdout.splitlines() if line.startswith("  error in ")]

@@ -6,10 +6,12 @@ secret leaks into any output, and no process of a sandbox uid is left afterwards
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -52,8 +54,25 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 
 def sandbox_processes() -> list[int]:
-    """Every process of any sandbox uid on this machine."""
-    return [pid for uid in range(FIRST_UID, FIRST_UID + UID_SLOTS) for pid in processes_of(uid)]
+    """Every process of a sandbox uid that no running grader holds, on this machine.
+
+    A grader reserves a uid with a lock on its file in grader-sandbox-uids (sandbox.UidSlot); the kernels of
+    graders still at work (other tests of this run, in another xdist worker) run under uids locked that way.
+    Each free uid is held locked while its processes are listed, so no grader can take it meanwhile.
+    """
+    folder = Path(tempfile.gettempdir()) / "grader-sandbox-uids"
+    left = []
+    for uid in range(FIRST_UID, FIRST_UID + UID_SLOTS):
+        if not (folder / str(uid)).exists():
+            left += processes_of(uid)
+            continue
+        with open(folder / str(uid), "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # in use by a grader at work
+            left += processes_of(uid)
+    return left
 
 
 @pytest.fixture(scope="module")
