@@ -223,7 +223,7 @@ STEPS: tuple[Callable[[Job], None], ...] = (read_notebook, identify_assignment, 
                                              judge_checks)
 STAGES = {read_notebook: "prepare", identify_assignment: "prepare", draw_inputs: "prepare", run_kernel: "kernel",
           judge_checks: "judge"}  # the timing stage each step's seconds count towards ("kernel" is split below)
-KERNEL_STAGES = ("start", "execute", "probe")  # read from Execution.stages, the parts of execute() (see docs/results.md)
+KERNEL_STAGES = ("start", "execute", "probe")  # Execution.stages: the parts of execute() (docs/results.md)
 
 
 class Worker:
@@ -286,15 +286,11 @@ def grade_file(file: SubmissionFile, *, options: Options, assignments: dict[str,
 
 
 def _split_kernel_stage(stages: dict[str, float], execution: Any) -> dict[str, float]:
-    """Stage seconds with the kernel step split into the parts execute() measured and the sandbox around them."""
+    """Stage seconds with the kernel step split into execute()'s own stages and the sandbox around them."""
     kernel = stages.pop("kernel", None)
-    if kernel is not None and execution is not None:
-        parts = {name: seconds for name, seconds in (getattr(execution, "stages", None) or {}).items()
-                 if name in KERNEL_STAGES}
-        stages.update(parts or {"execute": execution.seconds})  # no split measured: all of it counts as execute
-        stages["sandbox"] = max(0.0, kernel - execution.seconds)
-    elif kernel is not None:
-        stages["sandbox"] = kernel  # the kernel never ran: setting up its sandbox (or starting it) failed
+    if kernel is not None:  # without an execution, setting up the sandbox (or the kernel in it) failed
+        stages["sandbox"] = max(0.0, kernel - (execution.seconds if execution is not None else 0.0))
+        stages.update(execution.stages if execution is not None else {})
     order = ("prepare", "sandbox", *KERNEL_STAGES, "judge")
     return {name: round(stages[name], 3) for name in order if name in stages}
 

@@ -77,7 +77,9 @@ def test_two_workers_give_what_one_gives_in_the_same_order(fixture_course, tmp_p
     for document in (first, second):
         jsonschema.validate(document, SCHEMA)
     ada, di = second["submissions"][0], second["submissions"][3]
-    assert {"prepare", "execute", "judge"} <= set(ada["stages"])
+    assert list(ada["stages"]) == ["prepare", "sandbox", "start", "execute", "probe", "judge"]
+    assert sum(ada["stages"][name] for name in ("start", "execute", "probe")) == pytest.approx(ada["execute_seconds"],
+                                                                                              abs=0.01)
     assert sum(ada["stages"].values()) <= ada["seconds"]
     assert set(di["stages"]) == {"prepare"}  # it never reached a kernel
     for done in (one, two):  # plain progress lines (stderr is no terminal here), then where the time went
@@ -184,8 +186,9 @@ def _watch(root: psutil.Process, seen: dict[psutil.Process, tuple[str, int]]) ->
 def test_scheduler_grades_on_a_dask_cluster(fixture_course, tiny_home, tmp_path):
     distributed = pytest.importorskip("distributed")
     submissions = make_class(fixture_course, tmp_path / "class", {"ada": "all_correct", "bo": "missing_function"})
+    env = {"TINY_HOME": str(tiny_home), "GRADER_CACHE": str(tmp_path / "cache")}
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
-                                  env={"TINY_HOME": str(tiny_home), "GRADER_CACHE": str(tmp_path / "cache")}) as cluster:
+                                  env=env) as cluster:
         done = run_grader("check", str(submissions), "--out", str(tmp_path / "out"), "--json",
                           "--scheduler", cluster.scheduler_address)
     assert done.returncode == 0, done.stderr
