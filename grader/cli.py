@@ -169,7 +169,7 @@ def check(
     cold_kernels: bool = typer.Option(False, "--cold-kernels", help="Start every kernel from scratch instead of "
                                       "forking it from each worker's pre-imported template (slower; the same "
                                       "results; docs/throughput.md)."),
-    profile: bool = typer.Option(False, help="After the table, show where the time went: seconds per grading "
+    profile: bool = typer.Option(False, "--profile", help="After the table, show where the time went: seconds per grading "
                                  "stage (sum, mean, max over submissions), wall time and effective parallelism."),
 ) -> None:
     """Run each notebook in a fresh sealed kernel, probe its values, compare them with the reference, report scores.
