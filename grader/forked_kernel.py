@@ -20,7 +20,7 @@ import time
 from typing import Callable
 
 from grader.exceptions import KernelFailed
-from grader.sandbox import WORKDIR, Jail, _start_time, processes_of
+from grader.sandbox import WORKDIR, Jail, processes_of, start_time, state_and_threads
 from grader.sealed_kernel import SealedKernelManager
 
 READY_SECONDS = 180.0
@@ -207,11 +207,12 @@ class ForkedKernel:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._born = _start_time(pid)
+        self._born = start_time(pid)
 
     def poll(self) -> int | None:
         """None while the kernel's namespace lives, else an exit code."""
-        return None if _start_time(self.pid) == self._born and _state(self.pid) not in ("Z", "X", None) else -9
+        alive = start_time(self.pid) == self._born and state_and_threads(self.pid)[0] not in ("Z", "X", None)
+        return None if alive else -9
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait until the namespace is gone."""
@@ -235,15 +236,6 @@ class ForkedKernel:
         self.send_signal(9)
 
     terminate = kill
-
-
-def _state(pid: int) -> str | None:
-    """A process's state letter, None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
 
 
 class ForkedKernelManager(SealedKernelManager):

@@ -171,7 +171,7 @@ def kill_uid(uid: int, *, spare: set[int] = frozenset()) -> None:
         time.sleep(0.01)
 
 
-def _start_time(pid: int) -> int:
+def start_time(pid: int) -> int:
     """When a process started (clock ticks since boot; a huge number when it is gone)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -180,7 +180,7 @@ def _start_time(pid: int) -> int:
         return 1 << 62
 
 
-def _state_and_threads(pid: int) -> tuple[str | None, int]:
+def state_and_threads(pid: int) -> tuple[str | None, int]:
     """A process's state letter and thread count (None, 0 when it is gone)."""
     state, threads = None, 0
     try:
@@ -400,7 +400,7 @@ class Jail:
     def kernel_pid(self) -> int | None:
         """The kernel: the jail's oldest process but a template's (everything else the notebook ran started after it)."""
         pids = [pid for pid in processes_of(self.uid) if pid not in self.spared] if self._slot else []
-        return min(pids, key=_start_time, default=None)
+        return min(pids, key=start_time, default=None)
 
     def stop_all_but_kernel(self) -> None:
         """Before the seal: kill every process of the notebook except the kernel itself (a fork bomb's too)."""
@@ -411,7 +411,7 @@ class Jail:
         if self._slot is None:
             return True
         kernel = self.kernel_pid()
-        states = {pid: _state_and_threads(pid) for pid in processes_of(self.uid) if pid not in self.spared}
+        states = {pid: state_and_threads(pid) for pid in processes_of(self.uid) if pid not in self.spared}
         live = {pid: value for pid, value in states.items() if value[0] not in ("Z", "X", None)}
         others = [threads for pid, (state, threads) in live.items() if pid != kernel]
         return kernel in live and live[kernel][0] in ("T", "t") and others == [1]
