@@ -44,10 +44,10 @@ def grade_there(address, course, files, **callbacks):
 
 
 def without_timings(result) -> dict:
-    """A result's dict form without its times (how long it took, when it was graded)."""
+    """A result's dict form without its times (how long it took and each stage, when it was graded)."""
     data = result.to_dict()
-    for key in ("seconds", "execute_seconds", "graded_at"):
-        data.pop(key)
+    for key in ("seconds", "execute_seconds", "stages", "graded_at"):
+        data.pop(key, None)
     data["checks"] = [{k: v for k, v in check.items() if k != "seconds"} for check in data["checks"]]
     return data
 
