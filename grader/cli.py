@@ -164,8 +164,9 @@ def check(
                                           "(default: the number of cores, fewer when the memory available cannot "
                                           "hold that many kernels at --memory each). Results do not depend on it."),
     scheduler: Optional[str] = typer.Option(None, metavar="tcp://HOST:PORT", help="Grade on a Dask cluster: the "
-                                            "address of its scheduler; its workers need grader, the course and "
-                                            "its data. Not with --workers."),
+                                            "address of its scheduler; its workers need grader, bubblewrap and the "
+                                            "course's data (the course itself is sent to them; docs/cluster.md). "
+                                            "Not with --workers."),
     cold_kernels: bool = typer.Option(False, "--cold-kernels", help="Start every kernel from scratch instead of "
                                       "forking it from each worker's pre-imported template (slower; the same "
                                       "results; docs/throughput.md)."),
