@@ -223,3 +223,11 @@ def test_on_a_terminal_progress_is_live(fixture_course, tmp_path):
     assert re.search(r"0/2 graded, [12] running; slowest: (ada|bo)/tiny \(\d+s\)", screen), screen
     assert "] ada/tiny: 6/6 (" in screen and "] bo/tiny: 4/6 (" in screen
     assert "grading " not in screen  # the live line replaces the plain start lines
+
+
+def test_default_workers_are_the_cores_the_memory_can_hold():
+    from grader.pool import default_workers
+
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers(1 << 20) == cores  # 1 MiB kernels: the cores limit
+    assert default_workers(1 << 50) == 1  # a petabyte each: never fewer than one
