@@ -51,6 +51,8 @@ def as_number(value: Any) -> float | None:
 
 def error_stats(student: torch.Tensor, expected: torch.Tensor, *, rtol: float, atol: float) -> dict[str, float]:
     """Max absolute and relative error and the fraction of elements outside tolerance."""
+    if student.numel() and student.dtype == expected.dtype and torch.equal(student.detach(), expected.detach()):
+        return {"max_abs_error": 0.0, "max_rel_error": 0.0, "mismatched_fraction": 0.0}  # the same bits: no arithmetic
     s, e = student.detach().double(), expected.detach().double()
     difference = (s - e).abs()
     close = torch.isclose(s, e, rtol=rtol, atol=atol, equal_nan=True)
