@@ -34,27 +34,34 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/golden/ from the output")
 
 
-# Test files that take longest (seconds in all, run one at a time on a 2-core machine: `--durations=0`), costliest
-# first. With `--dist loadfile --no-loadscope-reorder` (pyproject.toml) xdist hands each file to one worker, in this
-# order: the long files start at once and the quick ones fill in around them. Other files follow in their order.
+# What takes longest (seconds in all, run one at a time on a 2-core machine: `--durations=0`), costliest first: a
+# file, or a test given a group of its own (`xdist_group`). With `--dist loadgroup --no-loadscope-reorder`
+# (pyproject.toml) xdist hands each file (each such test) to one worker, in this order: the long ones start at once
+# and the quick ones fill in around them. The others follow in their order.
 COSTLIEST_FIRST = ("test_hostile.py",           # 174: the hostile corpus and the example class in one batch
-                   "test_check_cli.py",         # 163: every solution notebook, the learner's training included
+                   "whole chapter",             # 150: test_check_cli.py, the book's chapter 4 with its resnet18
+                   "every solution",            # 148: test_check_cli.py, every solution, the training included
                    "test_check_corpus.py",      # 139: the defect corpus and three solutions in one batch
                    "test_consumers.py",         # 112: five scenarios through three consumers
+                   "test_cluster.py",           # 70: a Dask cluster on this machine
                    "test_charged_once.py",      # 62
                    "test_assign.py",            # 58
                    "test_engine_fixtures.py",   # 49
                    "test_examples.py",          # 48: the example class, graded by the installed wheel
-                   "test_data.py",              # 37
-                   "test_reference_notebooks.py", "test_reference_mnist.py", "test_sandbox.py", "test_classroom.py",
-                   "test_formats_cli.py", "test_site.py", "test_questionnaire.py")  # 32 to 16
+                   "test_forked_kernel.py", "test_workers.py", "test_data.py", "test_reference_notebooks.py",
+                   "test_reference_mnist.py", "test_sandbox.py", "test_classroom.py", "test_formats_cli.py",
+                   "test_site.py", "test_questionnaire.py")  # 45 to 16
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """The costliest files first (each file's tests stay together, in their order); slow tests skipped unless
-    --runslow."""
+    """Every test grouped with its file (so a module fixture runs once, in one worker) unless it has an
+    `xdist_group` of its own; the costliest groups first; slow tests skipped unless --runslow."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
     rank = {name: index for index, name in enumerate(COSTLIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
+    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))  # stable
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
@@ -104,12 +111,15 @@ def fastai_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_home(tmp_path_factory) -> Path:
-    """The fixture course's data home, made by that course's own `grader data` command."""
-    def make(home: Path) -> None:
-        done = run_grader("--course", str(FIXTURE_COURSE), "data", "--dest", str(home))
-        assert done.returncode == 0, done.stderr
+    """The fixture course's data home, made by that course's own `grader data` command (in seconds).
 
-    return made_once(tmp_path_factory, "tiny_home", make)[0]
+    One per xdist worker, not shared: a test finds what its own graders left behind by the TINY_HOME in their
+    environment (tests/test_workers.py), so the graders of another worker must name another one.
+    """
+    home = tmp_path_factory.mktemp("tiny_home")
+    done = run_grader("--course", str(FIXTURE_COURSE), "data", "--dest", str(home))
+    assert done.returncode == 0, done.stderr
+    return home
 
 
 @pytest.fixture
