@@ -34,13 +34,12 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/golden/ from the output")
 
 
-# What takes longest (seconds in all, run one at a time on a 2-core machine: `--durations=0`), costliest first: a
-# file, or a test given a group of its own (`xdist_group`). With `--dist loadgroup --no-loadscope-reorder`
-# (pyproject.toml) xdist hands each file (each such test) to one worker, in this order: the long ones start at once
-# and the quick ones fill in around them. The others follow in their order.
+# Test files that take longest (seconds in all, run one at a time on a 2-core machine: `--durations=0`), costliest
+# first. With `--dist loadfile --no-loadscope-reorder` (pyproject.toml) xdist hands each file to one worker, in this
+# order: the long files start at once and the quick ones fill in around them. Other files follow in their order.
+# (`--dist loadgroup` cannot group here: pytest 9 ignores the group xdist 3.8 appends to each test's id.)
 COSTLIEST_FIRST = ("test_hostile.py",           # 174: the hostile corpus and the example class in one batch
-                   "whole chapter",             # 150: test_check_cli.py, the book's chapter 4 with its resnet18
-                   "every solution",            # 148: test_check_cli.py, every solution, the training included
+                   "test_check_cli.py",         # 163 + 150: every solution, the training included; the whole chapter
                    "test_check_corpus.py",      # 139: the defect corpus and three solutions in one batch
                    "test_consumers.py",         # 112: five scenarios through three consumers
                    "test_cluster.py",           # 70: a Dask cluster on this machine
@@ -53,15 +52,11 @@ COSTLIEST_FIRST = ("test_hostile.py",           # 174: the hostile corpus and th
                    "test_site.py", "test_questionnaire.py")  # 45 to 16
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Every test grouped with its file (so a module fixture runs once, in one worker) unless it has an
-    `xdist_group` of its own; the costliest groups first; slow tests skipped unless --runslow."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    """The costliest files first (each file's tests stay together, in their order); slow tests skipped unless
+    --runslow."""
     rank = {name: index for index, name in enumerate(COSTLIEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.get_closest_marker("xdist_group").args[0], len(rank)))  # stable
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")

@@ -59,7 +59,6 @@ def test_a_renamed_copy_is_graded_as_the_part_its_name_contains(fixture_course, 
 
 
 @pytest.mark.skipif(not CHAPTER.exists(), reason="the chapter notebook is not beside the repository")
-@pytest.mark.xdist_group("whole chapter")  # minutes (resnet18 included): a worker of its own, first (conftest.py)
 def test_unmodified_chapter_earns_full_marks_on_every_step_it_contains(fastai_home, tmp_path):
     # the book's own set-up (fastbook, gv without Graphviz's `dot`) runs; only "Going Deeper"'s resnet18
     # cell, which no check reads, may be stopped by the cell time limit on a slow machine
@@ -76,7 +75,6 @@ def test_unmodified_chapter_earns_full_marks_on_every_step_it_contains(fastai_ho
     assert all(kind == "timeout" and "resnet18" in source for kind, source in problems), problems
 
 
-@pytest.mark.xdist_group("every solution")  # minutes of training: a worker of its own, early (conftest.py)
 def test_every_solution_notebook_scores_full_marks(fastai_home, tmp_path):
     from grader.course import load_course
 
