@@ -207,7 +207,7 @@ def check(
         started = time.monotonic()
         with BatchProgress(console) as progress:
             batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
-                          sandbox=not no_sandbox, limits=limits, workers=workers, scheduler=scheduler,
+                          sandbox=not no_sandbox, limits=limits, workers=workers, elsewhere=_cluster(scheduler),
                           preimport=not cold_kernels, on_start=progress.start, on_result=progress.finish)
         grading_seconds = time.monotonic() - started
         if corrections:
@@ -238,6 +238,17 @@ def check(
                       + (" (not_graded in results.json)" if out / "results.json" in written else ""), highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
+
+
+def _cluster(scheduler: Optional[str]):
+    """What grades on the Dask cluster at `scheduler` (None: grade on this machine)."""
+    if scheduler is None:
+        return None
+    from functools import partial
+
+    from grader.cluster import grade_on_cluster
+
+    return partial(grade_on_cluster, scheduler)
 
 
 def _read_overrides(path: Path, course) -> list:

@@ -304,17 +304,18 @@ def _ungradable(job: Job, error: str) -> SubmissionResult:
 
 def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: float | None = None,
           notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(),
-          workers: int | None = None, scheduler: str | None = None, preimport: bool = True,
+          workers: int | None = None, elsewhere: Callable | None = None, preimport: bool = True,
           on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
     """Grade every notebook under `paths` for `course`; one result per submission, in the order found.
 
-    Submissions are graded on `workers` threads at once (default: as many as cores and memory allow), or on
-    a Dask cluster whose scheduler is at `scheduler` (tcp://HOST:PORT). Callbacks get each submission's
-    number in that order. On Ctrl-C the batch holds the submissions finished so far and `not_graded` the rest.
+    Submissions are graded on `workers` threads at once (default: as many as cores and memory allow), or by
+    `elsewhere(files, options=..., assignments=..., on_start=..., on_result=...)`, which returns their results
+    in order (a cluster: `grader.cluster.grade_on_cluster` with its scheduler's address). Callbacks get each
+    submission's number in that order. On Ctrl-C the batch holds the submissions finished so far and `not_graded` the rest.
     A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
     """
-    local = scheduler is None  # a cluster's workers check their own sandbox and data
+    local = elsewhere is None  # a cluster's workers check their own sandbox and data
     if sandbox and local:
         require_sandbox()
         if course.data_home is not None:
@@ -336,11 +337,9 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
             first.close()
         raise
     batch = BatchResult(sandboxed=sandbox)
-    if scheduler is not None:
-        from grader.cluster import grade_on_cluster
-
-        batch.submissions = grade_on_cluster(scheduler, files, options=options, assignments=assignments,
-                                             on_start=on_start, on_result=on_result)
+    if elsewhere is not None:
+        batch.submissions = elsewhere(files, options=options, assignments=assignments, on_start=on_start,
+                                      on_result=on_result)
     else:
         batch.submissions, batch.not_graded = _grade_here(files, options, assignments, workers, on_start, on_result,
                                                           first)

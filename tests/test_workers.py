@@ -161,11 +161,13 @@ def test_ctrl_c_keeps_finished_results_and_leaves_no_kernel(fixture_course, tmp_
 
 
 def _holding(home: str) -> list[str]:
-    """Processes other than this one whose environment has TINY_HOME=`home`, as 'pid uid command'."""
+    """Processes whose environment has TINY_HOME=`home`, as 'pid uid command': not this test process nor what it
+    started itself (a Dask cluster's workers or multiprocessing's resource tracker, from other tests in it)."""
+    ours = {os.getpid(), *(child.pid for child in psutil.Process().children(recursive=True))}
     found = []
     for process in psutil.process_iter(["pid", "uids", "cmdline", "environ"]):
         info = process.info
-        if info["pid"] != os.getpid() and (info["environ"] or {}).get("TINY_HOME") == home:
+        if info["pid"] not in ours and (info["environ"] or {}).get("TINY_HOME") == home:
             found.append(f"{info['pid']} {info['uids'].real} {' '.join(info['cmdline'] or [])}")
     return found
 
