@@ -25,7 +25,8 @@ import time
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x1000, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 CAP_LAST = 63
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -170,12 +171,22 @@ def _mount_fresh(mounts: list, keep: str) -> None:
     outermost = [point for point in beneath if not any(_under(point, other) for other in beneath)
                  and not _under(keep, point, strictly=False)]
     held = {point: os.open(point, os.O_PATH) for point in outermost}
+    made = {_top(point, roots) for point in [*outermost, keep]} - {*outermost, keep}
     for path, size in mounts:
         options = f"size={int(size)},mode=1777".encode()
         _check(_libc.mount(b"tmpfs", str(path).encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), f"mount {path}")
         for point in [point for point in held if _under(point, str(path))]:
             _bind(held.pop(point), point)
     _bind(kept, keep)
+    for top in sorted(made):  # the folders made to hold those binds are read-only, as bwrap's are
+        _check(_libc.mount(top.encode(), top.encode(), None, MS_BIND | MS_REC, None), f"bind {top}")
+        _check(_libc.mount(None, top.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY, None), f"read-only {top}")
+
+
+def _top(point: str, roots: list[str]) -> str:
+    """The folder right beneath the writable folder that holds `point` (made anew to hold it)."""
+    root = next(root for root in roots if _under(point, root))
+    return root.rstrip("/") + "/" + point[len(root.rstrip("/")) + 1:].split("/")[0]
 
 
 def _mount_points() -> list[str]:

@@ -25,7 +25,8 @@ SECRETS = {"GITHUB_TOKEN": "ghp_hostile_test_token_0123456789", "GRADER_TEST_SEC
 # What the report of each attack says stopped it (a fragment of the last cell's error).
 STOPPED_BY = {
     "signal_parent_and_every_process": ("Operation not permitted", "No such process"),  # init ignores it either way
-    "proc_walk_rewrites_other_submissions": "Permission denied",
+    # the folders holding the checkout's bound venv: root's in a cold kernel's jail, a read-only mount in a forked one
+    "proc_walk_rewrites_other_submissions": ("Permission denied", "Read-only file system"),
     "writes_into_the_data_folder": "Read-only file system",
     "imports_the_reference_solutions": "No module named 'reference'",
     "background_thread_forges_probe_answers": "",
