@@ -325,6 +325,10 @@ def _serve(ns, fd, sweep):
 def _probe_in_child(ns, header, inputs, fd):
     """Run one probe in a forked child (its threads and processes die with it); its reply and tensor bytes."""
     read_end, write_end = os.pipe()
+    with contextlib.suppress(OSError, AttributeError):  # a wide pipe (1 MiB, the unprivileged limit): large answers in few reads
+        import fcntl
+
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 1 << 20)
     pid = os.fork()
     if pid == 0:
         os.close(read_end)

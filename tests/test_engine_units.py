@@ -168,3 +168,18 @@ def test_self_check_previews_visible_checks_against_a_namespace(fixture_course, 
     assert "✗ double (0/2)" in printed and "✓ answer (1/1)" in printed
     assert "`seeded` is not defined yet" in printed
     assert "later" not in printed  # hidden checks stay out of the preview
+
+
+def test_the_command_line_starts_without_importing_torch():
+    """`grader --help` and a course's light commands load no torch: grader.checks loads comparisons on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, grader.cli; from grader.checks import GraderError, rich_progress, Check; "
+            "cli_light = 'torch' not in sys.modules; from grader.checks import Tensor; "
+            "print(cli_light, 'torch' in sys.modules, Tensor.__module__)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert done.stdout.split() == ["True", "True", "grader.compare"]
+    with pytest.raises(AttributeError, match="no attribute 'Tensr'"):
+        import grader.checks
+        grader.checks.Tensr
