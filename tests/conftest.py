@@ -27,6 +27,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # set before torch is first imported 
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
     os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
 FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"  # the engine's one-part course: synthetic data, no MNIST
+CORPUS_SOLUTIONS = ("baseline", "sgd", "linear")  # graded (full marks) in test_check_corpus.py's batch
 
 
 def pytest_addoption(parser):
@@ -38,10 +39,11 @@ def pytest_addoption(parser):
 # first. With `--dist loadfile --no-loadscope-reorder` (pyproject.toml) xdist hands each file to one worker, in this
 # order: the long files start at once and the quick ones fill in around them. Other files follow in their order.
 # (`--dist loadgroup` cannot group here: pytest 9 ignores the group xdist 3.8 appends to each test's id.)
-COSTLIEST_FIRST = ("test_hostile.py",           # 174: the hostile corpus and the example class in one batch
-                   "test_check_cli.py",         # 163 + 150: every solution, the training included; the whole chapter
-                   "test_check_corpus.py",      # 139: the defect corpus and three solutions in one batch
+COSTLIEST_FIRST = ("test_check_chapter.py",     # 114: the whole chapter as the book prints it
+                   "test_hostile.py",           # 139: the hostile corpus and the example class in one batch
                    "test_consumers.py",         # 112: five scenarios through three consumers
+                   "test_check_corpus.py",      # 62: the defect corpus and three solutions in one batch
+                   "test_check_solutions.py",   # 48: the other solutions, the training included
                    "test_cluster.py",           # 70: a Dask cluster on this machine
                    "test_charged_once.py",      # 62
                    "test_assign.py",            # 58

@@ -1,13 +1,11 @@
-"""`grader check` usage: help text, exit code 2 for usage errors, the unmodified chapter, every solution (slow)."""
+"""`grader check` usage: help text, exit code 2 for usage errors, missing and renamed notebooks."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from conftest import REPO, run_grader
-
-CHAPTER = REPO.parent / "shared" / "chapter" / "04_mnist_basics.ipynb"
+from conftest import run_grader
 
 
 def test_help_documents_options_and_exit_codes():
@@ -56,34 +54,3 @@ def test_a_renamed_copy_is_graded_as_the_part_its_name_contains(fixture_course, 
     assert done.returncode == 0, done.stderr
     [submission] = json.loads(done.stdout)["submissions"]
     assert (submission["student"], submission["assignment"], submission["score"]) == ("ada", "tiny", 6)
-
-
-@pytest.mark.skipif(not CHAPTER.exists(), reason="the chapter notebook is not beside the repository")
-def test_unmodified_chapter_earns_full_marks_on_every_step_it_contains(fastai_home, tmp_path):
-    # the book's own set-up (fastbook, gv without Graphviz's `dot`) runs; only "Going Deeper"'s resnet18
-    # cell, which no check reads, may be stopped by the cell time limit on a slow machine
-    done = run_grader("check", str(CHAPTER), "--out", str(tmp_path), "--timeout", "90",
-                      env={"FASTAI_HOME": str(fastai_home)})
-    assert done.returncode == 0, done.stderr
-    [submission] = json.loads((tmp_path / "results.json").read_text())["submissions"]
-    assert submission["assignment"] == "04_mnist_basics"
-    assert {c["part"] for c in submission["checks"]} == {"baseline", "sgd", "linear", "learner"}
-    lost = {f"{c['part']}/{c['name']}": c["message"] for c in submission["checks"] if c["status"] != "passed"}
-    assert lost == {}
-    assert submission["score"] == submission["max_score"]
-    problems = [(p["kind"], p["cell_source"]) for p in submission["problems"]]
-    assert all(kind == "timeout" and "resnet18" in source for kind, source in problems), problems
-
-
-def test_every_solution_notebook_scores_full_marks(fastai_home, tmp_path):
-    from grader.course import load_course
-
-    assignments = load_course(REPO).assignments
-    solutions = [p for p in sorted((REPO / "reference" / "solutions").glob("*.ipynb")) if p.stem in assignments]
-    done = run_grader("check", *map(str, solutions), "--out", str(tmp_path), env={"FASTAI_HOME": str(fastai_home)})
-    assert done.returncode == 0, done.stderr
-    submissions = json.loads((tmp_path / "results.json").read_text())["submissions"]
-    assert sorted(s["assignment"] for s in submissions) == sorted(p.stem for p in solutions)
-    assert len(solutions) == 7
-    for submission in submissions:
-        assert submission["score"] == submission["max_score"] > 0, submission["path"]

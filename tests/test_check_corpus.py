@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_grader
+from conftest import CORPUS_SOLUTIONS, REPO, run_grader
 
 CORPUS = Path(__file__).parent / "corpus"
 SOLUTIONS = REPO / "reference" / "solutions"
-DEFAULT_SOLUTIONS = ("baseline", "sgd", "linear")  # the learner solution trains for minutes: see the slow test
 
 EXPECTED_LOST = {
     "distance_wrong_axes": {"mnist_distance_broadcast": "failed"},  # (1,2) works for one batch, not in general
@@ -35,7 +34,7 @@ UNGRADABLE = {"malformed_json": "malformed JSON", "not_a_notebook": "no 'cells'"
 def batch(fastai_home, tmp_path_factory):
     """The corpus and three solution notebooks graded by one `grader check` run."""
     out = tmp_path_factory.mktemp("corpus-out")
-    solutions = [str(SOLUTIONS / f"{part}.ipynb") for part in DEFAULT_SOLUTIONS]
+    solutions = [str(SOLUTIONS / f"{part}.ipynb") for part in CORPUS_SOLUTIONS]
     done = run_grader("check", str(CORPUS / "submissions"), *solutions, "--out", str(out), "--timeout", "40",
                       env={"FASTAI_HOME": str(fastai_home)})
     document = json.loads((out / "results.json").read_text())
@@ -51,12 +50,12 @@ def lost(submission) -> dict[str, str]:
 def test_batch_finishes_with_exit_code_3_and_a_summary(batch):
     submissions, done = batch
     assert done.returncode == 3, done.stderr
-    assert set(submissions) == set(EXPECTED_LOST) | set(UNGRADABLE) | {f"solution:{p}" for p in DEFAULT_SOLUTIONS}
+    assert set(submissions) == set(EXPECTED_LOST) | set(UNGRADABLE) | {f"solution:{p}" for p in CORPUS_SOLUTIONS}
     assert "graded 12 of 14 submission(s); 2 could not be graded" in " ".join(done.stderr.split())
     assert "distance_wrong_axes" in done.stdout and "not_a_notebook" in done.stdout
 
 
-@pytest.mark.parametrize("part", DEFAULT_SOLUTIONS)
+@pytest.mark.parametrize("part", CORPUS_SOLUTIONS)
 def test_solution_scores_full_marks(batch, part):
     submission = batch[0][f"solution:{part}"]
     assert submission["status"] == "graded" and submission["assignment"] == part
