@@ -29,21 +29,25 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _files(root: Path, folders: list[str]) -> dict[str, Path]:
-    """Every file under `root/<folder>`, by path relative to `root`."""
-    found = {}
-    for folder in folders:
-        for directory, _, names in os.walk(root / folder):
-            for name in names:
-                path = Path(directory) / name
-                found[path.relative_to(root).as_posix()] = path
+def _files(root: Path, folders: list[str]) -> dict[str, os.DirEntry]:
+    """Every file under `root/<folder>`, by path relative to `root` (a link to a folder is neither listed nor followed)."""
+    found, pending = {}, [folder for folder in folders if (root / folder).is_dir()]
+    while pending:
+        relative = pending.pop()
+        with os.scandir(root / relative) as entries:
+            for entry in entries:
+                name = f"{relative}/{entry.name}"
+                if not entry.is_dir():
+                    found[name] = entry
+                elif not entry.is_symlink():
+                    pending.append(name)
     return found
 
 
 def write_manifest(root: Path, folders: list[str], *, hashed: list[str]) -> Path:
     """Record every file under `root/<folder>` (size, SHA-256); `hashed`: folders verified by hash each time."""
-    entries = {name: {"size": path.stat().st_size, "sha256": sha256(path)}
-               for name, path in sorted(_files(root, folders).items())}
+    entries = {name: {"size": entry.stat().st_size, "sha256": sha256(Path(entry.path))}
+               for name, entry in sorted(_files(root, folders).items())}
     manifest = root / MANIFEST_NAME
     temporary = manifest.with_suffix(".tmp")
     temporary.write_text(json.dumps({"folders": folders, "hashed": hashed, "files": entries}, indent=1) + "\n")
@@ -61,10 +65,11 @@ def verify_manifest(root: Path, *, full: bool = False) -> list[str]:
     present = _files(root, folders)
     problems = [f"missing: {name}" for name in sorted(set(entries) - set(present))]
     problems += [f"added: {name}" for name in sorted(set(present) - set(entries))]
+    rehashed = tuple(f"{folder}/" for folder in hashed)
     for name in sorted(set(entries) & set(present)):
-        path, entry = present[name], entries[name]
-        if path.stat().st_size != entry["size"]:
+        entry, recorded = present[name], entries[name]
+        if entry.stat().st_size != recorded["size"]:
             problems.append(f"changed size: {name}")
-        elif (full or any(name.startswith(f"{folder}/") for folder in hashed)) and sha256(path) != entry["sha256"]:
+        elif (full or name.startswith(rehashed)) and sha256(Path(entry.path)) != recorded["sha256"]:
             problems.append(f"changed content: {name}")
     return problems
