@@ -31,6 +31,8 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP = 1, 4, 24
 CAP_LAST = 63
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 MESSAGE_BYTES = 1 << 16
+KERNEL_MODULES = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger",  # IPython, zmq, debugpy
+                  "IPython.core.debugger", "sqlite3")  # what IPKernelApp.initialize imports (pdb, the history database)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -56,7 +58,7 @@ def main(argv: list[str]) -> None:
             importlib.import_module(name)
         except Exception as error:  # a missing optional module: kernels import it themselves (and see the error)
             failed[name] = f"{type(error).__name__}: {error}"
-    for name in ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger"):  # IPython, zmq, debugpy
+    for name in KERNEL_MODULES:
         importlib.import_module(name)
 
     control = socket.socket(fileno=fd)
