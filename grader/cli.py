@@ -183,9 +183,10 @@ def check(
     The course's data (course.toml [data]) is checked before grading and shown to each kernel read-only.
     """
     import json
+    import threading
     import time
 
-    from grader.emitters import emit
+    from grader.emitters import emit, prepare
     from grader.pipeline import grade
     from grader.progress import BatchProgress, time_summary
     from grader.sandbox import Limits, parse_size
@@ -205,6 +206,7 @@ def check(
         if no_sandbox:
             console.print(UNSANDBOXED, highlight=False)
         started = time.monotonic()
+        threading.Thread(target=prepare, args=(chosen,), name="grader-prepare-formats", daemon=True).start()
         with BatchProgress(console) as progress:
             batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
                           sandbox=not no_sandbox, limits=limits, workers=workers, elsewhere=_cluster(scheduler),

@@ -5,6 +5,7 @@ Charts carry no title of their own: the page's caption names them.
 from __future__ import annotations
 
 import base64
+import importlib
 import io
 import math
 from dataclasses import dataclass, field
@@ -222,6 +223,12 @@ def _confusion_alt(title: str, labels: list[str], matrix: np.ndarray) -> str:
         text += (f"; most frequent mistake: true {labels[row]} predicted as {labels[column]} "
                  f"({mistakes[row, column]} times)")
     return text + "."
+
+
+def warm_up() -> None:
+    """Import matplotlib's drawing modules now, so that the first figure drawn later is quick."""
+    for module in ("matplotlib.backends.backend_agg", "matplotlib.figure", "matplotlib.cm"):
+        importlib.import_module(module)
 
 
 def _new_axes(width_inches: float, height_inches: float):

@@ -14,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from grader.figures import DrawnFigure, draw, draw_histogram
+from grader.figures import DrawnFigure, draw, draw_histogram, warm_up as warm_up_figures
 from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
 
 DIAGNOSTIC_ORDER = ["value", "expected", "got", "abs_error", "shape", "expected_shape", "dtype", "expected_dtype",
@@ -185,6 +185,13 @@ class PlotGroup:
     name: str
     prompt: str
     links: list[tuple[str, str]] = field(default_factory=list)  # (student, href)
+
+
+def warm_up() -> None:
+    """Compile the page templates and load the drawing modules, so that the first report renders quickly."""
+    for template in ("report.html.j2", "summary.html.j2"):
+        environment().get_template(template)
+    warm_up_figures()
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from grader.results import BatchResult
 
-# format name → module with `emit(batch: BatchResult, *, out_dir: Path) -> list[Path]`
+# format name → module with `emit(batch: BatchResult, *, out_dir: Path) -> list[Path]` (and optionally `prepare()`,
+# which loads what emit will need while the batch is still being graded)
 FORMATS: dict[str, str] = {
     "table": "grader.emitters.table",
     "json": "grader.emitters.results_json",
@@ -25,3 +26,14 @@ def emit(format_name: str, batch: BatchResult, *, out_dir: Path) -> list[Path]:
     if format_name not in FORMATS:
         raise ValueError(f"unknown format {format_name!r}; choose from {', '.join(sorted(FORMATS))}")
     return importlib.import_module(FORMATS[format_name]).emit(batch, out_dir=Path(out_dir))
+
+
+def prepare(format_names: list[str]) -> None:
+    """Load each format's module and let it prepare (best effort: emit() loads whatever this did not)."""
+    for name in format_names:
+        try:
+            module = importlib.import_module(FORMATS[name])
+            if hasattr(module, "prepare"):
+                module.prepare()
+        except Exception:  # a warm-up must never stop grading; emit() reports real problems itself
+            continue

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grader.report import render_submission, render_summary, report_names
+from grader.report import render_submission, render_summary, report_names, warm_up
 from grader.results import BatchResult
+
+
+def prepare() -> None:
+    """Load the templates and drawing modules before the batch's results exist (called while it is graded)."""
+    warm_up()
 
 
 def emit(batch: BatchResult, *, out_dir: Path, home_href: str | None = None) -> list[Path]:
