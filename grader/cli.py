@@ -172,6 +172,11 @@ def check(
                                       "results; docs/throughput.md)."),
     profile: bool = typer.Option(False, "--profile", help="After the table, show where the time went: seconds per grading "
                                  "stage (sum, mean, max over submissions), wall time and effective parallelism."),
+    submitted_at: Optional[str] = typer.Option(None, "--submitted-at", metavar="mtime|git|FILE.csv",
+                                               help="When each notebook was submitted, for course.toml [deadlines]: "
+                                                    "mtime (the file's modification time, the default), git (the "
+                                                    "time of the last commit touching it) or a CSV file "
+                                                    "student,assignment,submitted_at (ISO times with offset)."),
 ) -> None:
     """Run each notebook in a fresh sealed kernel, probe its values, compare them with the reference, report scores.
 
@@ -190,6 +195,7 @@ def check(
     from grader.pipeline import grade
     from grader.progress import BatchProgress, time_summary
     from grader.sandbox import Limits, parse_size
+    from grader.submitted import parse_source
 
     chosen = list(formats or ["table", "json", "html"])
     unknown = [name for name in chosen if name not in _format_names()]
@@ -202,6 +208,7 @@ def check(
     course = current_course()
     try:
         corrections = _read_overrides(overrides, course) if overrides else []
+        times = parse_source(submitted_at) if submitted_at else None  # a CSV file is read and checked now
         limits = Limits(memory=parse_size(memory), processes=max(16, processes), disk=parse_size(disk))
         if no_sandbox:
             console.print(UNSANDBOXED, highlight=False)
@@ -210,7 +217,8 @@ def check(
         with BatchProgress(console) as progress:
             batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
                           sandbox=not no_sandbox, limits=limits, workers=workers, elsewhere=_cluster(scheduler),
-                          preimport=not cold_kernels, on_start=progress.start, on_result=progress.finish)
+                          preimport=not cold_kernels, on_start=progress.start, on_result=progress.finish,
+                          submitted_at=times)
         grading_seconds = time.monotonic() - started
         if corrections:
             from grader.overrides import apply_overrides

@@ -27,6 +27,18 @@
     [site]                           # optional: the course site's source folder (site.toml, landing text)
     source = "site"                  # default: site/ when the course has one
 
+    [deadlines]                      # optional: each part's deadline, ISO 8601 with a UTC offset (a naive time is an error)
+    baseline = "2026-12-01T23:59:00-05:00"
+
+    [late]                           # optional: what work after a deadline costs (default: nothing, only recorded)
+    per_day = 0.10                   # share of the points earned lost per day started after the deadline (0..1)
+    cap = 0.5                        # the most that can be lost (0..1; default 1)
+    grace = "15m"                    # lateness within this is not late (s, m, h, d: "90s", "1h30m"; default 0)
+    [late.parts.learner]             # optional: one part's own policy; keys not given come from [late]
+    per_day = 0.2
+
+Deadlines name parts (folders of the assignments folder holding a checks.py); grader/late.py counts the days.
+
 Relative paths are relative to the folder holding `course.toml`; that folder is put on `sys.path` of
 the grading process (never of a student's kernel), so `checks.py` can import the course's packages.
 """
@@ -35,12 +47,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
 from grader.exceptions import GraderError
+from grader.late import Deadline, parse_deadlines
 from grader.spec import Assignment
 
 try:
@@ -96,6 +109,7 @@ class Course:
     env: dict[str, str] = field(default_factory=dict)
     preload: tuple[str, ...] = ()  # modules the kernel template imports before it forks kernels
     site_dir: Path | None = None  # the site's source: [site] source, else site/ when present; None: no source
+    deadlines: dict[str, Deadline] = field(default_factory=dict)  # by part; empty: no deadlines, nothing is late
 
     @cached_property
     def assignments(self) -> dict[str, Assignment]:
@@ -202,4 +216,11 @@ def load_course(course: Path | str | None = None) -> Course:
         raise CourseError(f"{path} is malformed: {error}") from None
     if not loaded.assignments_dir.is_dir():
         raise CourseError(f"{path}: the assignments folder {loaded.assignments_dir} does not exist")
+    if "deadlines" in table or "late" in table:
+        parts = {checks.parent.name for checks in loaded.assignments_dir.glob("*/checks.py")}
+        try:
+            deadlines = parse_deadlines(table.get("deadlines", {}), table.get("late", {}), parts=parts, where=str(path))
+        except GraderError as error:
+            raise CourseError(str(error)) from None
+        loaded = replace(loaded, deadlines=deadlines)
     return loaded

@@ -26,6 +26,7 @@ from grader.results import BatchResult, SubmissionResult
 from grader.pool import default_workers, run_pool
 from grader.sandbox import Jail, Limits, abort_all, require_readable, require_sandbox
 from grader.spec import Assignment, Check
+from grader.submitted import SubmissionTimes, stamping
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,8 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
           notebook_timeout: float | None = None, sandbox: bool = True, limits: Limits = Limits(),
           workers: int | None = None, elsewhere: Callable | None = None, preimport: bool = True,
           on_start: Callable[[int, int, SubmissionFile], None] | None = None,
-          on_result: Callable[[int, int, SubmissionResult], None] | None = None) -> BatchResult:
+          on_result: Callable[[int, int, SubmissionResult], None] | None = None,
+          submitted_at: SubmissionTimes | None = None) -> BatchResult:
     """Grade every notebook under `paths` for `course`; one result per submission, in the order found.
 
     Submissions are graded on `workers` threads at once (default: as many as cores and memory allow), or by
@@ -314,6 +316,8 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     in order (a cluster: `grader.cluster.grade_on_cluster` with its scheduler's address). Callbacks get each
     submission's number in that order. On Ctrl-C the batch holds the submissions finished so far and `not_graded` the rest.
     A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
+    When the course has deadlines or `submitted_at` is given, each result is dated by it (default: the file's
+    modification time) and its lateness assessed before `on_result` sees it (grader/late.py).
     """
     local = elsewhere is None  # a cluster's workers check their own sandbox and data
     if sandbox and local:
@@ -336,6 +340,8 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
         if first is not None:
             first.close()
         raise
+    if course.deadlines or submitted_at is not None:
+        on_result = stamping(on_result, submitted_at or SubmissionTimes(), course.deadlines)
     batch = BatchResult(sandboxed=sandbox)
     if elsewhere is not None:
         batch.submissions = elsewhere(files, options=options, assignments=assignments, on_start=on_start,

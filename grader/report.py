@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader.figures import DrawnFigure, draw, draw_histogram, warm_up as warm_up_figures
+from grader.late import describe, policy_text
 from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
 
 DIAGNOSTIC_ORDER = ["value", "expected", "got", "abs_error", "shape", "expected_shape", "dtype", "expected_dtype",
@@ -90,15 +91,35 @@ class PartView:
         return [view for view in self.checks if view.figures]
 
 
+@dataclass(frozen=True)
+class LateView:
+    """One part's deadline, lateness and penalty as a report shows it."""
+
+    part: str
+    deadline: str
+    submitted_at: str
+    description: str  # how late, in words
+    policy: str
+    raw: float  # points the part's checks earned
+    penalty: float  # points deducted
+
+    @property
+    def final(self) -> float:
+        """Points the part counts for."""
+        return round(self.raw - self.penalty, 4)
+
+
 @dataclass
 class Cell:
     """One student's points in one part of the class table, with the report that holds them."""
 
-    score: float = 0.0
+    score: float = 0.0  # final: less any late penalty
     max_score: float = 0.0
     href: str = ""
     error: bool = False
     pending: float = 0.0  # points withheld for an instructor's reading (not in `score`)
+    penalty: float = 0.0  # points deducted for lateness
+    days_late: int = 0  # days charged
 
 
 @dataclass
@@ -212,7 +233,8 @@ def render_page(template: str, **context: Any) -> str:
 def render_submission(submission: SubmissionResult, *, summary_href: str | None) -> str:
     """The report page of one submission (`summary_href`: link back to the class summary, if any)."""
     return render_page("report.html.j2", submission=submission, parts=part_views(submission),
-                       problem_groups=submission.problem_groups, summary_href=summary_href)
+                       problem_groups=submission.problem_groups, summary_href=summary_href,
+                       late=late_views(submission))
 
 
 def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: str | None = None) -> str:
@@ -230,7 +252,7 @@ def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: st
                        questions=questions, distribution=distribution, failures=failures, home_href=home_href,
                        reviews=reviews, review_count=sum(len(group.items) for group in reviews),
                        pending_points=round(sum(s.points_pending_review for s in batch.graded), 4),
-                       plots=plot_groups(batch, report_hrefs))
+                       plots=plot_groups(batch, report_hrefs), late_column=any(s.late for s in batch.submissions))
 
 
 def check_anchor(check: CheckResult) -> str:
@@ -282,6 +304,13 @@ def report_names(batch: BatchResult) -> list[str]:
         taken.add(name)
         names.append(f"{REPORTS_FOLDER}/{name}.html")
     return names
+
+
+def late_views(submission: SubmissionResult) -> list[LateView]:
+    """Each part with a deadline: when it was due and submitted, how late, the policy and the points deducted."""
+    return [LateView(late.part, late.deadline, late.submitted_at, describe(late), policy_text(late),
+                     submission.parts.get(late.part, (0.0, 0.0))[0], submission.part_penalty(late.part))
+            for late in submission.late]
 
 
 def part_views(submission: SubmissionResult) -> list[PartView]:
@@ -349,7 +378,10 @@ def student_rows(batch: BatchResult, report_hrefs: list[str]) -> tuple[list[Stud
         for part, (score, maximum) in totals.items():
             parts.setdefault(part, None)
             cell = row.cells.setdefault(part, Cell(href=href))
-            cell.score, cell.max_score = round(cell.score + score, 4), round(cell.max_score + maximum, 4)
+            penalty = submission.part_penalty(part)
+            cell.score, cell.max_score = round(cell.score + score - penalty, 4), round(cell.max_score + maximum, 4)
+            cell.penalty = round(cell.penalty + penalty, 4)
+            cell.days_late = max([cell.days_late, *(late.days_charged for late in submission.late if late.part == part)])
             cell.error = cell.error or submission.status == "error"
             cell.pending = round(cell.pending + sum(c.pending_points for c in submission.checks if c.part == part), 4)
     return list(rows.values()), list(parts)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
+LATE_DERIVED = ("raw_score", "penalty_points", "final_score")  # written with each late record, recomputed on reading
 
 
 class Status(str, Enum):
@@ -59,6 +60,21 @@ class Override:
     points: float
     comment: str
     automatic_score: float
+
+
+@dataclass
+class Lateness:
+    """How late one part of a submission came in, under the course's late policy (docs/results.md)."""
+
+    part: str
+    deadline: str  # ISO 8601 with offset
+    submitted_at: str
+    seconds_late: int  # 0 when on time
+    days_charged: int  # started days after the deadline; 0 within the grace period
+    penalty_fraction: float  # share of the part's points earned that is deducted
+    per_day: float
+    cap: float
+    grace_seconds: int
 
 
 @dataclass
@@ -184,6 +200,8 @@ class SubmissionResult:
     graded_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     sandboxed: bool = True  # False: graded with --no-sandbox, the notebook ran unconfined
     stages: dict[str, float] = field(default_factory=dict)  # seconds per grading stage (docs/results.md)
+    submitted_at: str | None = None  # ISO 8601; None when the course has no deadlines and no source was given
+    late: list[Lateness] = field(default_factory=list)  # one per part with a deadline (none when ungradable)
 
     @classmethod
     def without_results(cls, error: str, *, path: str, student: str, assignment: str = "",
@@ -193,9 +211,28 @@ class SubmissionResult:
                    declared_max_score=declared_max_score)
 
     @property
-    def score(self) -> float:
-        """Points earned."""
+    def raw_score(self) -> float:
+        """Points the checks earned (overrides included), before any late penalty."""
         return round(sum(check.score for check in self.checks), 4)
+
+    @property
+    def score(self) -> float:
+        """The grade: points earned less the late penalty."""
+        return round(self.raw_score - self.penalty_points, 4)
+
+    def late_fraction(self, part: str) -> float:
+        """The share of `part`'s points earned that lateness costs (0 when on time or without a deadline)."""
+        return next((late.penalty_fraction for late in self.late if late.part == part), 0.0)
+
+    def part_penalty(self, part: str) -> float:
+        """Points `part` loses for lateness."""
+        raw = sum(check.score for check in self.checks if check.part == part)
+        return round(raw * self.late_fraction(part), 4)
+
+    @property
+    def penalty_points(self) -> float:
+        """Points lost for lateness, over every part."""
+        return round(sum(self.part_penalty(late.part) for late in self.late), 4)
 
     @property
     def max_score(self) -> float:
@@ -257,6 +294,16 @@ class SubmissionResult:
         data.update(score=self.score, max_score=self.max_score, status=self.status)
         if self.points_pending_review:  # optional: only when an answer's score is withheld
             data["points_pending_review"] = self.points_pending_review
+        if self.submitted_at is None:  # optional: only when the submission time was looked up
+            del data["submitted_at"]
+        if self.late:  # optional: only for parts with a deadline; the penalty's arithmetic spelled out
+            data["raw_score"] = self.raw_score
+            for record in data["late"]:
+                raw = round(sum(check.score for check in self.checks if check.part == record["part"]), 4)
+                penalty = self.part_penalty(record["part"])
+                record.update(raw_score=raw, penalty_points=penalty, final_score=round(raw - penalty, 4))
+        else:
+            del data["late"]
         return _plain(data)
 
     @classmethod
@@ -265,8 +312,10 @@ class SubmissionResult:
         checks = [_check_from_dict(c) for c in data.get("checks", [])]
         problems = [ExecutionProblem(**p) for p in data.get("problems", [])]
         keep = {k: data[k] for k in ("path", "student", "assignment", "error", "declared_max_score",
-                                     "execute_seconds", "seconds", "graded_at", "sandboxed", "stages") if k in data}
-        return cls(checks=checks, problems=problems, **keep)
+                                     "execute_seconds", "seconds", "graded_at", "sandboxed", "stages",
+                                     "submitted_at") if k in data}
+        late = [Lateness(**{k: v for k, v in record.items() if k not in LATE_DERIVED}) for record in data.get("late", [])]
+        return cls(checks=checks, problems=problems, late=late, **keep)
 
 
 @dataclass

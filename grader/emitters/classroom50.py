@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (assignment_name, check_title, slug, ungradable_title,
+from grader.emitters.per_submission import (assignment_name, check_title, penalised_scores, slug, ungradable_title,
                                             write_per_submission, whole_points)
 from grader.results import BatchResult, Status, SubmissionResult
 
@@ -24,7 +24,7 @@ def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
 def result_document(submission: SubmissionResult) -> dict[str, Any]:
     """The v1 document; identity fields come from the runner's environment when it is set."""
     checks = submission.checks
-    points = whole_scores([c.score for c in checks], [c.max_score for c in checks])
+    points = whole_scores(penalised_scores(submission), [c.max_score for c in checks])
     tests = [{"test-name": check_title(c), "passed": c.status == Status.PASSED, "score": score,
               "max-score": whole_points(c.max_score)} for c, score in zip(checks, points)]
     if submission.error is not None:

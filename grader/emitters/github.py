@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (check_title, number, problem_lines, student_message, submission_dirs,
-                                            summary_line, ungradable_title)
+from grader.emitters.per_submission import (check_title, late_lines, number, penalised_scores, problem_lines,
+                                            student_message, submission_dirs, summary_line, ungradable_title)
 from grader.results import BatchResult, Status, SubmissionResult
 
 TEST_STATUS = {Status.PASSED: "pass", Status.PARTIAL: "fail", Status.FAILED: "fail", Status.NOT_RUN: "error"}
@@ -36,7 +36,7 @@ def result_blob(submission: SubmissionResult) -> dict[str, Any]:
     if submission.error is not None:
         tests = [_test(ungradable_title(submission), "error", 0, submission.error, submission, 0)]
         return {"version": 1, "status": "error", "max_score": quarter_points(submission.max_score), "tests": tests}
-    scores = reporter_scores([c.score for c in submission.checks], [c.max_score for c in submission.checks])
+    scores = reporter_scores(penalised_scores(submission), [c.max_score for c in submission.checks])
     tests = [_test(check_title(c), TEST_STATUS[c.status], score, student_message(c), submission, c.seconds)
              for c, score in zip(submission.checks, scores)]
     return {"version": 1, "status": overall_status(submission),
@@ -96,7 +96,7 @@ def step_summary(submission: SubmissionResult) -> str:
         lines += ["| check | points | status | message |", "|---|---:|---|---|"]
         lines += [f"| {_cell(check_title(c))} | {number(c.score)} / {number(c.max_score)} | {c.status.value} "
                   f"| {_cell(student_message(c))} |" for c in submission.checks]
-    lines += [f"- {line}" for line in problem_lines(submission)]
+    lines += [f"- {line}" for line in [*late_lines(submission), *problem_lines(submission)]]
     return "\n".join(lines) + "\n\n"
 
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (check_title, full_message, number, problem_lines,
+from grader.emitters.per_submission import (check_title, full_message, late_lines, number, problem_lines,
                                             summary_line, ungradable_title, write_per_submission)
 from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
 
@@ -28,7 +28,7 @@ def results_document(submission: SubmissionResult) -> dict[str, Any]:
     else:
         tests = [_test(check) for check in submission.checks]
     return {"score": number(submission.score), "execution_time": int(round(submission.seconds)),
-            "output": "\n".join([summary_line(submission), *problem_lines(submission)]),
+            "output": "\n".join([summary_line(submission), *late_lines(submission), *problem_lines(submission)]),
             "output_format": TEXT, "test_output_format": TEXT, "test_name_format": TEXT,
             "stdout_visibility": "hidden", "tests": tests}
 

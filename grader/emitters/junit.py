@@ -41,6 +41,9 @@ def _suite(submission: SubmissionResult) -> ET.Element:
     values = {"student": submission.student, "assignment": submission.assignment, "path": submission.path,
               "status": submission.status, "score": number(submission.score),
               "max_score": number(submission.max_score)}
+    if submission.late:  # `score` is the final score: what the checks earned less the late penalty
+        values.update(raw_score=number(submission.raw_score), late_penalty=number(submission.penalty_points),
+                      submitted_at=submission.submitted_at)
     values.update({f"score.{c.part}.{c.name}": f"{number(c.score)}/{number(c.max_score)}"
                    for c in submission.checks})
     for name, value in values.items():

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from grader.late import describe, policy_text
 from grader.results import BatchResult, CheckResult, Status, SubmissionResult, Visibility
 
 HIDDEN_MESSAGE = "Hidden check: its details are shown when grades are published."
@@ -85,11 +86,26 @@ def full_message(check: CheckResult) -> str:
 
 
 def summary_line(submission: SubmissionResult) -> str:
-    """One line: who, what, and the score, or why it could not be graded."""
+    """One line: who, what, and the score (with the raw score and late penalty when one was deducted), or why it
+    could not be graded."""
     if submission.error is not None:
         return f"{submission.student} / {assignment_name(submission)}: could not be graded: {submission.error}"
+    late = (f" ({number(submission.raw_score)} earned, less {number(submission.penalty_points)} for late work)"
+            if submission.penalty_points else "")
     return (f"{submission.student} / {submission.assignment}: {number(submission.score)} of "
-            f"{number(submission.max_score)} points")
+            f"{number(submission.max_score)} points{late}")
+
+
+def late_lines(submission: SubmissionResult) -> list[str]:
+    """One line per part submitted after its deadline: how late, the policy, and the points deducted."""
+    return [f"{late.part}: deadline {late.deadline}, submitted {late.submitted_at}: {describe(late)}; "
+            f"{number(submission.part_penalty(late.part))} points deducted (late policy: {policy_text(late)})"
+            for late in submission.late if late.seconds_late]
+
+
+def penalised_scores(submission: SubmissionResult) -> list[float]:
+    """Each check's points less its part's late penalty, so that they add up to the final score."""
+    return [check.score * (1 - submission.late_fraction(check.part)) for check in submission.checks]
 
 
 def problem_lines(submission: SubmissionResult) -> list[str]:

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from grader.emitters.per_submission import (check_title, number, problem_lines, student_message, summary_line,
-                                            write_per_submission)
+from grader.emitters.per_submission import (check_title, late_lines, number, problem_lines, student_message,
+                                            summary_line, write_per_submission)
 from grader.figures import draw
 from grader.results import BatchResult, CheckResult, SubmissionResult, Visibility
 
@@ -22,7 +22,7 @@ def emit(batch: BatchResult, *, out_dir: Path) -> list[Path]:
 
 def results_document(submission: SubmissionResult, *, size_limit: int = SIZE_LIMIT) -> dict[str, Any]:
     """The results object, with as many figures as fit under `size_limit` bytes."""
-    output = "\n".join(problem_lines(submission))
+    output = "\n".join([*late_lines(submission), *problem_lines(submission)])
     if submission.error is not None:
         return {"succeeded": True, "gradable": False, "message": summary_line(submission),
                 "format_errors": [submission.error], "output": output, "tests": []}

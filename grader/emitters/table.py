@@ -53,16 +53,25 @@ def problems_text(submission: SubmissionResult) -> Text:
 
 
 def summary_table(batch: BatchResult) -> Table:
-    """One row per submission: who, which assignment, score, problems."""
+    """One row per submission: who, which assignment, score, problems; a `late` column when any was late."""
     table = Table(title=f"grader check: {len(batch.graded)} graded, {len(batch.failed_to_grade)} could not be graded")
-    for column in ("student", "assignment", "score", "%", "status", "notes"):
+    any_late = any(late.seconds_late for s in batch.submissions for late in s.late)
+    for column in ("student", "assignment", "score", "%", *("late",) * any_late, "status", "notes"):
         table.add_column(column, justify="right" if column in ("score", "%") else "left")
     for s in batch.submissions:
         pending = f" (+{s.points_pending_review:g} pending review)" if s.points_pending_review else ""
         table.add_row(s.student, s.assignment or "?", f"{s.score:g}/{s.max_score:g}{pending}",
-                      f"{100 * s.fraction:.0f}" if s.status == "graded" else "-",
+                      f"{100 * s.fraction:.0f}" if s.status == "graded" else "-", *(_late(s),) * any_late,
                       "[red]error[/]" if s.error else "graded", _notes(s))
     return table
+
+
+def _late(submission: SubmissionResult) -> str:
+    """Days charged and points deducted per late part (`2 days: -1.2 of 6 earned`), '' when on time."""
+    return escape("; ".join(f"{late.days_charged} day{'s' * (late.days_charged != 1)}: "
+                            f"-{submission.part_penalty(late.part):g} of {submission.raw_score:g} earned"
+                            if late.days_charged else "within grace"
+                            for late in submission.late if late.seconds_late))
 
 
 def check_table(submission: SubmissionResult) -> Table:
