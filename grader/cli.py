@@ -177,6 +177,14 @@ def check(
                                                     "mtime (the file's modification time, the default), git (the "
                                                     "time of the last commit touching it) or a CSV file "
                                                     "student,assignment,submitted_at (ISO times with offset)."),
+    gradebook: Optional[str] = typer.Option(None, "--gradebook", envvar="GRADER_GRADEBOOK", metavar="PATH|URL",
+                                            help="The gradebook that records this run and each submission as it "
+                                            "finishes: a SQLite file or a SQLAlchemy URL (postgresql://...). "
+                                            "Default: gradebook.sqlite in the course folder (docs/gradebook.md)."),
+    no_gradebook: bool = typer.Option(False, "--no-gradebook", help="Record nothing in a gradebook, reuse nothing."),
+    force: bool = typer.Option(False, "--force", help="Grade every notebook again, even one the gradebook holds "
+                               "unchanged (same bytes, student, course code and options), whose result is otherwise "
+                               "reused."),
 ) -> None:
     """Run each notebook in a fresh sealed kernel, probe its values, compare them with the reference, report scores.
 
@@ -214,15 +222,22 @@ def check(
             console.print(UNSANDBOXED, highlight=False)
         started = time.monotonic()
         threading.Thread(target=prepare, args=(chosen,), name="grader-prepare-formats", daemon=True).start()
+        recorder = None if no_gradebook else _recorder(gradebook, course, seed=seed, timeout=timeout,
+                                                       notebook_timeout=notebook_timeout, sandboxed=not no_sandbox,
+                                                       limits=limits)
         with BatchProgress(console) as progress:
             batch = grade(paths, course=course, seed=seed, cell_timeout=timeout, notebook_timeout=notebook_timeout,
                           sandbox=not no_sandbox, limits=limits, workers=workers, elsewhere=_cluster(scheduler),
-                          preimport=not cold_kernels, on_start=progress.start, on_result=progress.finish,
-                          submitted_at=times)
+                          preimport=not cold_kernels, on_start=progress.start,
+                          on_result=recorder.recording(progress.finish) if recorder else progress.finish,
+                          submitted_at=times, reuse=recorder.reuse if recorder and not force else None)
         grading_seconds = time.monotonic() - started
         if corrections:
             from grader.overrides import apply_overrides
             batch = apply_overrides(batch, corrections)
+        if recorder:
+            recorder.finish("interrupted" if batch.not_graded else "finished", overrides=corrections,
+                            source=str(overrides))
     except GraderError as error:
         fail(error, EXIT_USAGE)
     except KeyboardInterrupt:  # before grading started or after it ended (during it, grade() keeps what finished)
@@ -248,6 +263,20 @@ def check(
                       + (" (not_graded in results.json)" if out / "results.json" in written else ""), highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_UNGRADABLE if bad else EXIT_GRADED)
+
+
+def _recorder(target: Optional[str], course, **options):
+    """What records this run in the gradebook at `target` (default: the course's own); `options` decide results."""
+    from dataclasses import asdict
+
+    from grader.gradebook.recorder import Recorder
+    from grader.gradebook.store import DEFAULT_NAME, open_gradebook
+
+    options["limits"] = asdict(options["limits"])
+    try:
+        return Recorder(open_gradebook(target or course.root / DEFAULT_NAME), course=course, options=options)
+    except GraderError as error:
+        fail(error, EXIT_USAGE)
 
 
 def _cluster(scheduler: Optional[str]):

@@ -308,7 +308,8 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
           workers: int | None = None, elsewhere: Callable | None = None, preimport: bool = True,
           on_start: Callable[[int, int, SubmissionFile], None] | None = None,
           on_result: Callable[[int, int, SubmissionResult], None] | None = None,
-          submitted_at: SubmissionTimes | None = None) -> BatchResult:
+          submitted_at: SubmissionTimes | None = None,
+          reuse: Callable[[SubmissionFile], SubmissionResult | None] | None = None) -> BatchResult:
     """Grade every notebook under `paths` for `course`; one result per submission, in the order found.
 
     Submissions are graded on `workers` threads at once (default: as many as cores and memory allow), or by
@@ -318,6 +319,8 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     A path that does not exist is a submission that could not be graded ("notebook not found"), not an error.
     When the course has deadlines or `submitted_at` is given, each result is dated by it (default: the file's
     modification time) and its lateness assessed before `on_result` sees it (grader/late.py).
+    `reuse(file)` may return a result already known for a submission (a gradebook's, for an unchanged notebook):
+    that submission is not graded again, and its result goes to `on_result` before grading starts.
     """
     local = elsewhere is None  # a cluster's workers check their own sandbox and data
     if sandbox and local:
@@ -343,14 +346,38 @@ def grade(paths: list[Path], *, course: Course, seed: int = 0, cell_timeout: flo
     if course.deadlines or submitted_at is not None:
         on_result = stamping(on_result, submitted_at or SubmissionTimes(), course.deadlines)
     batch = BatchResult(sandboxed=sandbox)
-    if elsewhere is not None:
-        batch.submissions = elsewhere(files, options=options, assignments=assignments, on_start=on_start,
-                                      on_result=on_result)
+    known, files, on_start, on_result = _reusing(files, reuse, on_start, on_result)
+    if elsewhere is not None:  # every result reaches `known` through on_result
+        elsewhere(files, options=options, assignments=assignments, on_start=on_start, on_result=on_result)
     else:
-        batch.submissions, batch.not_graded = _grade_here(files, options, assignments, workers, on_start, on_result,
-                                                          first)
+        batch.not_graded = _grade_here(files, options, assignments, workers, on_start, on_result, first)[1]
+    batch.submissions = [known[index] for index in sorted(known)]
     after_batch(batch)
     return batch
+
+
+def _reusing(files: list[SubmissionFile], reuse: Callable | None, on_start: Callable | None,
+             on_result: Callable | None) -> tuple[dict[int, SubmissionResult], list[SubmissionFile], Callable, Callable]:
+    """The results `reuse` knows (by position in `files`, already passed to `on_result`), the files left to grade,
+    and callbacks for those that number them as in `files` and add each result to the first."""
+    known: dict[int, SubmissionResult] = {}
+    for index, file in enumerate(files):
+        result = reuse(file) if reuse is not None else None
+        if result is not None:
+            known[index] = result
+            if on_result:
+                on_result(index + 1, len(files), result)
+    left = [index for index in range(len(files)) if index not in known]
+
+    def started(number: int, _total: int, file: SubmissionFile) -> None:
+        if on_start:
+            on_start(left[number - 1] + 1, len(files), file)
+
+    def finished(number: int, _total: int, result: SubmissionResult) -> None:
+        known[left[number - 1]] = result
+        if on_result:
+            on_result(left[number - 1] + 1, len(files), result)
+    return known, [files[index] for index in left], started, finished
 
 
 def _grade_here(files: list[SubmissionFile], options: Options, assignments: dict[str, Assignment],

@@ -69,8 +69,9 @@ class BatchProgress:
             self.running.pop(number, None)
             self.done, self.total = self.done + 1, total
         outcome = f"could not be graded: {result.error}" if result.error else f"{result.score:g}/{result.max_score:g}"
-        self.console.print(f"[{self.done}/{total}] {result.student}/{result.assignment or '?'}: {outcome} "
-                           f"({result.seconds:.1f}s)", highlight=False, markup=False)
+        took = "unchanged: reused from the gradebook" if result.reused else f"{result.seconds:.1f}s"
+        self.console.print(f"[{self.done}/{total}] {result.student}/{result.assignment or '?'}: {outcome} ({took})",
+                           highlight=False, markup=False)
 
     def __rich__(self):
         """The live lines: a bar with done/total and how many run, and the submission running longest."""

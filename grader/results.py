@@ -202,6 +202,7 @@ class SubmissionResult:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per grading stage (docs/results.md)
     submitted_at: str | None = None  # ISO 8601; None when the course has no deadlines and no source was given
     late: list[Lateness] = field(default_factory=list)  # one per part with a deadline (none when ungradable)
+    reused: bool = False  # True: not run again, the gradebook's result of the same notebook (docs/gradebook.md)
 
     @classmethod
     def without_results(cls, error: str, *, path: str, student: str, assignment: str = "",
@@ -294,6 +295,8 @@ class SubmissionResult:
         data.update(score=self.score, max_score=self.max_score, status=self.status)
         if self.points_pending_review:  # optional: only when an answer's score is withheld
             data["points_pending_review"] = self.points_pending_review
+        if not self.reused:  # optional: only when the result came from the gradebook
+            del data["reused"]
         if self.submitted_at is None:  # optional: only when the submission time was looked up
             del data["submitted_at"]
         if self.late:  # optional: only for parts with a deadline; the penalty's arithmetic spelled out
@@ -313,7 +316,7 @@ class SubmissionResult:
         problems = [ExecutionProblem(**p) for p in data.get("problems", [])]
         keep = {k: data[k] for k in ("path", "student", "assignment", "error", "declared_max_score",
                                      "execute_seconds", "seconds", "graded_at", "sandboxed", "stages",
-                                     "submitted_at") if k in data}
+                                     "submitted_at", "reused") if k in data}
         late = [Lateness(**{k: v for k, v in record.items() if k not in LATE_DERIVED}) for record in data.get("late", [])]
         return cls(checks=checks, problems=problems, late=late, **keep)
 
