@@ -12,7 +12,7 @@ from grader.exceptions import GraderError
 app = typer.Typer(help="Grade Jupyter notebooks for a course: run each in a sealed kernel, compare its values "
                        "with the course's reference, report.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True, soft_wrap=True)  # one error stays one line, whatever the terminal width
-ENGINE_COMMANDS = ("check", "site", "assign", "release", "classroom")
+ENGINE_COMMANDS = ("check", "site", "assign", "release", "classroom", "gradebook")
 _chosen_course: dict[str, Optional[Path]] = {"path": None}
 
 
@@ -86,6 +86,116 @@ def classroom_init(
     except GraderError as error:
         fail(error)
     print(f"wrote {path} and {len(written)} release files under {directory}")
+
+
+gradebook_app = typer.Typer(help="The course's gradebook: every grading run, the latest scores, regrades, LMS "
+                                  "exports (docs/gradebook.md).", no_args_is_help=True)
+app.add_typer(gradebook_app, name="gradebook")
+GRADEBOOK = typer.Option(None, "--gradebook", envvar="GRADER_GRADEBOOK", metavar="PATH|URL", help="A SQLite file or "
+                         "a SQLAlchemy URL (postgresql://...); default: gradebook.sqlite in the course folder.")
+
+
+def _open_book(target: Optional[str]):
+    """The gradebook named (default: the course's own), which must exist."""
+    from grader.gradebook.store import DEFAULT_NAME, open_gradebook
+
+    try:
+        return open_gradebook(target or current_course().root / DEFAULT_NAME, create=False)
+    except GraderError as error:
+        fail(error)
+
+
+def _out() -> Console:
+    """Where gradebook tables go: stdout, wide enough for a class when it is not a terminal."""
+    return Console(width=None if Console().is_terminal else 160)
+
+
+@gradebook_app.command("show")
+def gradebook_show(gradebook: Optional[str] = GRADEBOOK) -> None:
+    """Students × parts: each student's latest score per part (overrides applied), late work, answers to review."""
+    from grader.gradebook.tables import grid_table
+    from grader.gradebook.views import latest_grid
+
+    book = _open_book(gradebook)
+    grid = latest_grid(book)
+    _out().print(grid_table(grid, book.where))
+    if grid.pending_reviews:
+        print(f"{grid.pending_reviews} answer(s) await review")
+
+
+@gradebook_app.command("history")
+def gradebook_history(student: str = typer.Argument(..., help="The student, as grader check names them."),
+                      gradebook: Optional[str] = GRADEBOOK) -> None:
+    """Every submission recorded for one student, run by run."""
+    from grader.gradebook.tables import history_table
+    from grader.gradebook.views import history
+
+    rows = history(_open_book(gradebook), student)
+    if not rows:
+        fail(f"the gradebook has no submission from student {student!r}")
+    _out().print(history_table(student, rows))
+
+
+@gradebook_app.command("diff")
+def gradebook_diff(run_a: Optional[int] = typer.Argument(None, help="The earlier run (default: the last but one)."),
+                   run_b: Optional[int] = typer.Argument(None, help="The later run (default: the last)."),
+                   gradebook: Optional[str] = GRADEBOOK,
+                   json_output: bool = typer.Option(False, "--json", help="Print the changes as JSON.")) -> None:
+    """Which students' scores changed between two runs, per part, by how much, and which checks changed."""
+    import json
+    from dataclasses import asdict
+
+    from grader.gradebook.diff import diff_runs, last_two_runs
+    from grader.gradebook.tables import diff_table
+
+    book = _open_book(gradebook)
+    try:
+        if run_a is None or run_b is None:
+            run_a, run_b = (run_a, run_b) if run_a is not None and run_b is not None else last_two_runs(book)
+        changes = diff_runs(book, run_a, run_b)
+    except GraderError as error:
+        fail(error)
+    if json_output:
+        print(json.dumps({"run_a": run_a, "run_b": run_b,
+                          "changes": [{**asdict(change), "delta": change.delta} for change in changes]}, indent=2))
+    else:
+        _out().print(diff_table(run_a, run_b, changes))
+
+
+@gradebook_app.command("export")
+def gradebook_export(format_name: str = typer.Option("csv", "--format", help="csv, canvas (Canvas's gradebook "
+                                                     "import) or moodle (Moodle's CSV grade import)."),
+                     out: Path = typer.Option(..., help="The CSV file to write."),
+                     roster: Optional[Path] = typer.Option(None, help="CSV: student plus any of id, sis_user_id, "
+                                                           "sis_login_id, section, email, username (the LMS's "
+                                                           "identifiers)."),
+                     gradebook: Optional[str] = GRADEBOOK) -> None:
+    """Write each student's latest score per part in a layout a learning management system imports."""
+    from grader.gradebook.export import read_roster, write_export
+    from grader.gradebook.views import latest_grid
+
+    try:
+        grid = latest_grid(_open_book(gradebook))
+        path = write_export(grid, format_name=format_name, out=out, roster=read_roster(roster) if roster else None)
+    except GraderError as error:
+        fail(error)
+    print(f"wrote {path}: {len(grid.students)} students, {len(grid.parts)} parts")
+
+
+@gradebook_app.command("import-overrides")
+def gradebook_import_overrides(file: Path = typer.Argument(..., help="A CSV (student,check,points,comment) or TOML "
+                                                           "([[override]] tables) override file."),
+                               gradebook: Optional[str] = GRADEBOOK) -> None:
+    """Record instructor overrides in the gradebook; they apply to each student's latest results from now on."""
+    from grader.gradebook.overrides import import_overrides
+    from grader.gradebook.views import latest_grid
+
+    book = _open_book(gradebook)
+    try:
+        count = import_overrides(book, file, [entry.result for entry in latest_grid(book).entries.values()])
+    except GraderError as error:
+        fail(error)
+    print(f"recorded {count} override(s) from {file}")
 
 
 @app.command()

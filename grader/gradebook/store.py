@@ -39,9 +39,12 @@ def database_url(target: str | Path) -> str:
     return f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
-def open_gradebook(target: str | Path) -> "Gradebook":
-    """The gradebook at `target` (a SQLite file, made when absent, or a SQLAlchemy URL), upgraded to the newest schema."""
+def open_gradebook(target: str | Path, *, create: bool = True) -> "Gradebook":
+    """The gradebook at `target` (a SQLite file, made when absent unless not `create`, or a SQLAlchemy URL), upgraded
+    to the newest schema."""
     url = database_url(target)
+    if not create and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise GradebookError(f"no gradebook at {target}: `grader check` records one there (or pass --gradebook)")
     try:
         engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS} if url.startswith("sqlite") else {})
     except (SQLAlchemyError, ImportError, ValueError) as error:
