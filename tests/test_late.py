@@ -179,3 +179,24 @@ def test_submitted_at_csv_errors_name_the_line(tmp_path):
             parse_source(str(bad))
     with pytest.raises(Exception, match="neither mtime, git nor a CSV file"):
         parse_source(str(tmp_path / "missing.csv"))
+
+
+def test_every_format_reports_the_final_score_and_keeps_the_raw_one(tmp_path):
+    from grader.emitters import classroom50, csv_gradebook, github, gradescope, junit, prairielearn
+    from grader.results import BatchResult
+
+    result = graded([2, 2, 1])
+    assess(result, DUE + timedelta(days=1, hours=1), {"tiny": Deadline("tiny", DUE, POLICY)})  # 5 earned, less 1
+    blob = github.result_blob(result)
+    assert sum(test["score"] for test in blob["tests"]) == 4 and blob["max_score"] == 6
+    assert "less 1 for late work" in github.step_summary(result) and "20% of the points deducted" in \
+        github.step_summary(result)
+    assert classroom50.result_document(result)["score"] == 4
+    document = gradescope.results_document(result)
+    assert document["score"] == 4 and "1 point deducted (late policy: 10% of the points earned" in document["output"]
+    assert prairielearn.results_document(result)["score"] == 4 / 6
+    properties = {p.get("name"): p.get("value") for p in junit.report(BatchResult([result])).iter("property")}
+    assert (properties["score"], properties["raw_score"], properties["late_penalty"]) == ("4", "5", "1")
+    csv_gradebook.emit(BatchResult([result]), out_dir=tmp_path)
+    assert (tmp_path / "gradebook.csv").read_text().splitlines() == [
+        "student,tiny,total,max_score,not_graded,raw_total,late_penalty,late", "alice,4,4,6,,5,1,tiny: 2 days"]

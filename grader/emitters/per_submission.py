@@ -99,8 +99,13 @@ def summary_line(submission: SubmissionResult) -> str:
 def late_lines(submission: SubmissionResult) -> list[str]:
     """One line per part submitted after its deadline: how late, the policy, and the points deducted."""
     return [f"{late.part}: deadline {late.deadline}, submitted {late.submitted_at}: {describe(late)}; "
-            f"{number(submission.part_penalty(late.part))} points deducted (late policy: {policy_text(late)})"
+            f"{_points(submission.part_penalty(late.part))} deducted (late policy: {policy_text(late)})"
             for late in submission.late if late.seconds_late]
+
+
+def _points(value: float) -> str:
+    """`1 point`, `0.8 points`."""
+    return f"{number(value)} point{'s' * (value != 1)}"
 
 
 def penalised_scores(submission: SubmissionResult) -> list[float]:
