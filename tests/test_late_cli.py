@@ -147,7 +147,7 @@ def test_class_summary_has_a_late_column(by_mtime):
     _, out, _, _ = by_mtime
     page = texts(out / "index.html")
     assert page[".late-penalty"] == ["on time", "tiny: 2 days, −0.8", "on time"]  # gus, lena, olga
-    assert "4 less 0.8 late" in page[".late"]
+    assert "4 earned, −0.8 late" in page[".late"]
 
 
 def test_submission_times_from_a_csv_file(course, tiny_home, tmp_path):
