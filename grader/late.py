@@ -56,7 +56,8 @@ class Deadline:
         """The late record of a part submitted at `submitted` (an aware datetime)."""
         seconds_late = max(0, math.ceil((submitted - self.due).total_seconds()))
         days = self.policy.days_charged(seconds_late)
-        return Lateness(part=self.part, deadline=self.due.isoformat(), submitted_at=submitted.isoformat(),
+        return Lateness(part=self.part, deadline=self.due.isoformat(),
+                        submitted_at=submitted.astimezone(self.due.tzinfo).isoformat(),  # in the deadline's zone
                         seconds_late=seconds_late, days_charged=days, penalty_fraction=self.policy.fraction(days),
                         per_day=self.policy.per_day, cap=self.policy.cap, grace_seconds=self.policy.grace_seconds)
 

@@ -50,6 +50,11 @@ def test_a_fractional_second_late_counts_as_late():
     assert late_by(0.2, LatePolicy(per_day=0.1)).days_charged == 1
 
 
+def test_the_late_record_gives_the_submission_time_in_the_deadline_zone():
+    late = Deadline("tiny", DUE, POLICY).lateness(datetime(2026, 12, 2, 5, 0, tzinfo=timezone.utc))
+    assert (late.submitted_at, late.seconds_late, late.days_charged) == ("2026-12-02T00:00:00-05:00", 60, 0)
+
+
 @pytest.mark.parametrize("text, seconds", [("15m", 900), ("1h30m", 5400), ("2d", 2 * DAY), ("90s", 90), ("0", 0),
                                            ("1.5h", 5400), (" 1d 2h ", DAY + 7200)])
 def test_durations(text, seconds):
@@ -132,7 +137,7 @@ def test_score_is_final_and_raw_score_stays_visible():
     document = result.to_dict()
     assert (document["score"], document["raw_score"]) == (4.0, 5)
     assert document["late"] == [{"part": "tiny", "deadline": DUE.isoformat(),
-                                 "submitted_at": (DUE + timedelta(days=1, hours=1)).isoformat(),
+                                 "submitted_at": "2026-12-03T00:59:00-05:00",
                                  "seconds_late": DAY + 3600, "days_charged": 2, "penalty_fraction": 0.2,
                                  "per_day": 0.1, "cap": 0.5, "grace_seconds": 900, "raw_score": 5,
                                  "penalty_points": 1.0, "final_score": 4.0}]

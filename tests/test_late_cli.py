@@ -74,7 +74,7 @@ def test_results_json_holds_raw_penalty_and_final_score(by_mtime):
     assert (gus["score"], gus["late"][0]["seconds_late"], gus["late"][0]["days_charged"]) == (6, 600, 0)
     assert lena["score"] == 3.2 and lena["raw_score"] == 4 and lena["max_score"] == 6
     assert lena["late"] == [{"part": "tiny", "deadline": "2026-12-01T23:59:00-05:00",
-                             "submitted_at": lena["submitted_at"], "seconds_late": 29 * 3600, "days_charged": 2,
+                             "submitted_at": "2026-12-03T04:59:00-05:00", "seconds_late": 29 * 3600, "days_charged": 2,
                              "penalty_fraction": 0.2, "per_day": 0.1, "cap": 0.5, "grace_seconds": 900,
                              "raw_score": 4, "penalty_points": 0.8, "final_score": 3.2}]
     assert datetime.fromisoformat(lena["submitted_at"]) == DUE + timedelta(days=1, hours=5)
