@@ -205,3 +205,19 @@ def test_every_format_reports_the_final_score_and_keeps_the_raw_one(tmp_path):
     csv_gradebook.emit(BatchResult([result]), out_dir=tmp_path)
     assert (tmp_path / "gradebook.csv").read_text().splitlines() == [
         "student,tiny,total,max_score,not_graded,raw_total,late_penalty,late", "alice,4,4,6,,5,1,tiny: 2 days"]
+
+
+def test_a_submission_the_source_cannot_date_is_not_graded_and_one_already_ungradable_keeps_its_error():
+    from grader.submitted import SubmissionTimes, stamping
+
+    seen = []
+    stamp = stamping(lambda number, total, result: seen.append(result), SubmissionTimes("csv", {}, "times.csv"),
+                     {"tiny": Deadline("tiny", DUE, POLICY)})
+    result = graded([2, 2])
+    stamp(1, 2, result)
+    assert result.status == "error" and result.checks == [] and seen == [result]
+    assert result.error == "cannot tell when it was submitted: no submission time for student 'alice', assignment " \
+                           "'tiny' in times.csv"
+    missing = SubmissionResult.without_results("notebook not found: x", path="x", student="x", assignment="tiny")
+    stamp(2, 2, missing)
+    assert missing.error == "notebook not found: x" and missing.submitted_at is None
