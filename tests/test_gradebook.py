@@ -61,24 +61,19 @@ def sql(url: str, query: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def pg_url():
-    """A throwaway PostgreSQL server for this module (skipped with the reason where none can start)."""
-    with postgres_server() as (url, reason):
-        if url is None:
-            pytest.skip(f"no PostgreSQL server could start: {reason}")
-        yield url
+def pg():
+    """A throwaway PostgreSQL server for this module: (URL, '') or (None, why none could start)."""
+    with postgres_server() as server:
+        yield server
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request, tmp_path_factory):
-    """A fresh gradebook for the module's flow: a SQLite file, or a database on the throwaway PostgreSQL server."""
-    folder = tmp_path_factory.mktemp(f"gradebook-{request.param}")
-    if request.param == "sqlite":
-        return folder, str(folder / "book.sqlite"), f"sqlite:///{folder / 'book.sqlite'}"
-    server = request.getfixturevalue("pg_url")
-    sql_autocommit(server, "CREATE DATABASE flow")
-    url = server.replace("/postgres?", "/flow?")
-    return folder, url, url
+def on_server(pg, name: str) -> str:
+    """The URL of a new database `name` on the throwaway server (the test is skipped, with the reason, without one)."""
+    server, reason = pg
+    if server is None:
+        pytest.skip(f"no PostgreSQL server could start: {reason}")
+    sql_autocommit(server, f"CREATE DATABASE {name}")
+    return server.replace("/postgres?", f"/{name}?")
 
 
 def sql_autocommit(url: str, statement: str) -> None:
@@ -94,10 +89,8 @@ def check(course: Path, tiny_home: Path, *args: str):
     return run_grader("check", *args, env={"GRADER_COURSE": str(course), "TINY_HOME": str(tiny_home)})
 
 
-@pytest.fixture(scope="module")
-def flow(backend, tiny_home):
-    """The four runs of the module docstring; what each left, for the tests to read."""
-    folder, target, url = backend
+def run_flow(folder: Path, target: str, url: str, tiny_home: Path) -> dict:
+    """The three runs of the module docstring on the gradebook at `target`; what each left, for the tests to read."""
     course = folder / "course"
     shutil.copytree(FIXTURE_COURSE, course, ignore=shutil.ignore_patterns("__pycache__", "gradebook.sqlite*"))
     pupils = write_class(folder / "class")
@@ -132,6 +125,29 @@ def flow(backend, tiny_home):
     regrade = check(course, tiny_home, *common, "--out", str(folder / "regrade"))
     return dict(folder=folder, course=course, target=target, url=url, after_kill=after_kill, rerun=rerun,
                 regrade=regrade, env={"GRADER_COURSE": str(course), "TINY_HOME": str(tiny_home)})
+
+
+@pytest.fixture(scope="module")
+def flows(pg, tmp_path_factory, tiny_home):
+    """The flow on each backend, both at once (each grading run mostly waits on its kernels)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sqlite = tmp_path_factory.mktemp("gradebook-sqlite")
+    backends = {"sqlite": (sqlite, str(sqlite / "book.sqlite"), f"sqlite:///{sqlite / 'book.sqlite'}")}
+    if pg[0] is not None:
+        url = on_server(pg, "flow")
+        backends["postgresql"] = (tmp_path_factory.mktemp("gradebook-postgresql"), url, url)
+    with ThreadPoolExecutor(len(backends)) as pool:
+        running = {name: pool.submit(run_flow, *paths, tiny_home) for name, paths in backends.items()}
+        return {name: future.result() for name, future in running.items()}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def flow(request, flows, pg):
+    """One backend's flow (PostgreSQL's skipped, with the reason, where no server could start)."""
+    if request.param not in flows:
+        pytest.skip(f"no PostgreSQL server could start: {pg[1]}")
+    return flows[request.param]
 
 
 def results(flow, run: str) -> dict[str, dict]:
@@ -248,10 +264,7 @@ def empty_url(request, tmp_path):
     """A URL where no gradebook exists yet: a SQLite file, or a new database on the throwaway server."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'book.sqlite'}"
-    server = request.getfixturevalue("pg_url")
-    name = f"empty_{tmp_path.name.lower().replace('-', '_')}"
-    sql_autocommit(server, f"CREATE DATABASE {name}")
-    return server.replace("/postgres?", f"/{name}?")
+    return on_server(request.getfixturevalue("pg"), f"empty_{tmp_path.name.lower().replace('-', '_')}")
 
 
 def test_a_gradebook_made_by_the_initial_revision_is_upgraded_on_open_and_keeps_its_rows(empty_url):
