@@ -353,7 +353,8 @@ def check(
     except KeyboardInterrupt:  # before grading started or after it ended (during it, grade() keeps what finished)
         fail("interrupted before any result could be kept; nothing was written", EXIT_INTERRUPTED)
     started = time.monotonic()
-    written = [path for name in chosen for path in emit(name, batch, out_dir=out)]
+    extra = {"html": {"course": recorder.whole_course()}} if recorder and "html" in chosen else {}
+    written = [path for name in chosen for path in emit(name, batch, out_dir=out, **extra.get(name, {}))]
     report_seconds = time.monotonic() - started
     if json_output:
         print(json.dumps(batch.to_dict(), indent=2))
@@ -416,6 +417,9 @@ def site(
                                           "submit.md); default: course.toml's site source, else the course's site/."),
     results: Optional[Path] = typer.Option(None, help="A `grader check --out` folder (or its results.json): "
                                            "adds every report and the class summary."),
+    gradebook: Optional[str] = typer.Option(None, "--gradebook", metavar="PATH|URL", help="A gradebook (SQLite file "
+                                            "or SQLAlchemy URL): the class summary shows the whole course's latest "
+                                            "scores; without --results, the reports are each student's latest."),
     assignments: Optional[Path] = typer.Option(None, help="Folder of parts (<part>/<part>.ipynb, checks.py, "
                                                "README.md); default: the course's assignments folder."),
     pages_workflow: Optional[Path] = typer.Option(None, "--pages-workflow", metavar="DIR",
@@ -436,7 +440,7 @@ def site(
     if pages_workflow is not None:
         from grader.pages import write_workflow
 
-        if results is not None:
+        if results is not None or gradebook is not None:
             fail("--pages-workflow publishes the landing page and notebooks only; students' results stay off "
                  "the public site (build them locally with --results)")
         try:
@@ -447,7 +451,7 @@ def site(
         return
     try:
         written = build_site(out_dir=out, assignments_dir=assignments or course.assignments_dir, results=results,
-                             source=source or course.site_dir)
+                             source=source or course.site_dir, gradebook=gradebook)
     except GraderError as error:
         fail(error)
     print(f"wrote {len(written)} files; open {out / 'index.html'}")

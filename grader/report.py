@@ -237,8 +237,10 @@ def render_submission(submission: SubmissionResult, *, summary_href: str | None)
                        late=late_views(submission))
 
 
-def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: str | None = None) -> str:
-    """The class summary page; `report_hrefs[i]` links the report of `batch.submissions[i]`."""
+def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: str | None = None,
+                   course: Any = None) -> str:
+    """The class summary page; `report_hrefs[i]` links the report of `batch.submissions[i]`; `course`, a
+    gradebook's grid (grader.gradebook.views.Grid), adds the whole course's latest scores."""
     rows, parts = student_rows(batch, report_hrefs)
     rates = check_rates(batch)
     checks = [rate for rate in rates if not rate.prompt]
@@ -252,7 +254,8 @@ def render_summary(batch: BatchResult, *, report_hrefs: list[str], home_href: st
                        questions=questions, distribution=distribution, failures=failures, home_href=home_href,
                        reviews=reviews, review_count=sum(len(group.items) for group in reviews),
                        pending_points=round(sum(s.points_pending_review for s in batch.graded), 4),
-                       plots=plot_groups(batch, report_hrefs), late_column=any(s.late for s in batch.submissions))
+                       plots=plot_groups(batch, report_hrefs), late_column=any(s.late for s in batch.submissions),
+                       course=course)
 
 
 def check_anchor(check: CheckResult) -> str:

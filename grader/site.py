@@ -75,10 +75,12 @@ class SiteSource:
 
 
 def build_site(*, out_dir: Path, assignments_dir: Path, results: Path | None = None,
-               source: Path | None = None) -> list[Path]:
+               source: Path | None = None, gradebook: str | None = None) -> list[Path]:
     """Write the landing page, copy each part's notebook, and (given `results`) the reports and class summary.
 
     `source` is the site's source folder (see the module docstring); None builds from the assignments alone.
+    `gradebook` (a SQLite file or SQLAlchemy URL) adds the whole course's latest scores to the class summary, and
+    without `results` gives the results too: each student's latest per part.
     """
     from grader.emitters import html
     from grader.report import render_page
@@ -92,11 +94,14 @@ def build_site(*, out_dir: Path, assignments_dir: Path, results: Path | None = N
         raise GraderError(f"{out_dir} is inside the site's source folder {site.folder}; build somewhere else "
                           f"(--out, default {DEFAULT_OUT})")
     batch = read_results(results) if results is not None else None
+    course_view = None
+    if gradebook is not None:
+        batch, course_view = from_gradebook(gradebook, batch)
     out_dir.mkdir(parents=True, exist_ok=True)
     course = read_course(assignments_dir)
     written = copy_notebooks(assignments_dir, out_dir / NOTEBOOKS_FOLDER, course.parts)
     if batch is not None:
-        written += html.emit(batch, out_dir=out_dir / RESULTS_FOLDER, home_href="../index.html")
+        written += html.emit(batch, out_dir=out_dir / RESULTS_FOLDER, home_href="../index.html", course=course_view)
     landing = out_dir / "index.html"
     landing.write_text(render_page("landing.html.j2", course=course, site=site, batch=batch,
                                    title=site.title if site else course.title, term=site.term if site else "",
@@ -168,6 +173,19 @@ def read_results(results: Path) -> BatchResult:
         return BatchResult.read_json(path)
     except (ValueError, KeyError, TypeError) as error:
         raise ResultsUnreadable(f"{path} is not a grader results file: {error}") from error
+
+
+def from_gradebook(target: str, batch: BatchResult | None):
+    """The gradebook's grid of latest results, and `batch` (when None: a batch of those latest results)."""
+    from grader.gradebook.store import open_gradebook
+    from grader.gradebook.views import latest_grid
+
+    book = open_gradebook(target, create=False)
+    try:
+        grid = latest_grid(book)
+    finally:
+        book.close()
+    return batch or BatchResult([entry.result for entry in grid.entries.values()]), grid
 
 
 def read_course(assignments_dir: Path) -> Course:

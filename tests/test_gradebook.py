@@ -2,7 +2,8 @@
 
 One flow per backend grades a class of three small notebooks of the fixture course: a run killed after its first
 submission is recorded, a rerun that grades only the rest (the others unchanged: reused), and a regrade after one
-check's tolerance changed; the commands then read that gradebook.
+check's tolerance changed (of two students: the third's latest result stays the rerun's); the commands then read
+that gradebook.
 """
 from __future__ import annotations
 
@@ -122,7 +123,8 @@ def run_flow(folder: Path, target: str, url: str, tiny_home: Path) -> dict:
     checks_file = course / "assignments" / "tiny" / "checks.py"
     checks_file.write_text(checks_file.read_text().replace('fetch=Value("answer"), compare=Scalar()',
                                                            'fetch=Value("answer"), compare=Scalar(rtol=1e-3)'))
-    regrade = check(course, tiny_home, *common, "--out", str(folder / "regrade"))
+    regrade = check(course, tiny_home, str(pupils / "ada.ipynb"), str(pupils / "ben.ipynb"), *common[1:], "--format",
+                    "html", "--out", str(folder / "regrade"))  # cy is not graded again
     return dict(folder=folder, course=course, target=target, url=url, after_kill=after_kill, rerun=rerun,
                 regrade=regrade, env={"GRADER_COURSE": str(course), "TINY_HOME": str(tiny_home)})
 
@@ -174,7 +176,7 @@ def test_a_killed_run_keeps_every_finished_submission_whole_and_a_rerun_grades_o
     assert reused == {student for student, _, _ in kept["submissions"]}  # the finished ones, not run again
     assert set(rerun) == set(CLASS) and "unchanged: reused from the gradebook" in flow["rerun"].stderr
     for student in reused:
-        assert "reused" not in results(flow, "regrade")[student]  # the course changed: graded again
+        assert "reused" not in results(flow, "regrade").get(student, {})  # the course changed: graded again
     rows = sql(flow["url"], "SELECT student, reused FROM submissions WHERE run_id = 2")
     assert {student for student, was in rows if was} == reused and len(rows) == len(CLASS)
 
@@ -191,9 +193,23 @@ def test_a_regrade_diff_names_exactly_the_students_and_checks_whose_scores_moved
             ("tiny/answer", 0.0, 1.0, "passed")]
     table = gradebook(flow, "diff", "2", "3")
     assert table.returncode == 0 and "ben" in table.stdout and "tiny/answer 0 → 1" in table.stdout
-    assert "ada" not in table.stdout and "cy" not in table.stdout
+    assert "ada" not in table.stdout and "cy" not in table.stdout  # ada's score did not move; cy was not regraded
     last_two = json.loads(gradebook(flow, "diff", "--json").stdout)  # default: the last two runs
     assert (last_two["run_a"], last_two["run_b"], len(last_two["changes"])) == (2, 3, 1)
+
+
+def test_the_class_summary_shows_the_whole_course_and_the_site_reads_the_gradebook(flow, tmp_path):
+    summary = (flow["folder"] / "regrade" / "index.html").read_text()
+    course = summary[summary.index('<table id="course-scores">'):]
+    course = course[:course.index("</table>")]
+    rows = {row.split("</th>")[0].split(">")[-1]: row for row in course.split('<th scope="row">')[1:]}
+    assert set(rows) == set(CLASS)  # cy too, though this run graded only ada and ben
+    assert "5" in rows["cy"] and "6" in rows["ben"] and "not submitted" not in course
+    site = run_grader("site", "--out", str(tmp_path / "site"), "--gradebook", flow["target"], env=flow["env"])
+    assert site.returncode == 0, site.stderr
+    built = tmp_path / "site" / "results"
+    assert sorted(path.name for path in (built / "reports").iterdir()) == [f"{s}-tiny.html" for s in CLASS]
+    assert '<table id="course-scores">' in (built / "index.html").read_text()
 
 
 def test_show_and_history_read_every_run(flow):

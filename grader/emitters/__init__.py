@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 from grader.results import BatchResult
 
@@ -21,11 +22,11 @@ FORMATS: dict[str, str] = {
 }
 
 
-def emit(format_name: str, batch: BatchResult, *, out_dir: Path) -> list[Path]:
-    """Write `batch` in one format under `out_dir`; returns the files written."""
+def emit(format_name: str, batch: BatchResult, *, out_dir: Path, **extra: Any) -> list[Path]:
+    """Write `batch` in one format under `out_dir` (`extra`: that format's own options); returns the files written."""
     if format_name not in FORMATS:
         raise ValueError(f"unknown format {format_name!r}; choose from {', '.join(sorted(FORMATS))}")
-    return importlib.import_module(FORMATS[format_name]).emit(batch, out_dir=Path(out_dir))
+    return importlib.import_module(FORMATS[format_name]).emit(batch, out_dir=Path(out_dir), **extra)
 
 
 def prepare(format_names: list[str]) -> None:

@@ -98,6 +98,7 @@ def _notes(submission: SubmissionResult) -> str:
         return escape(submission.error)
     lost = sum(1 for c in submission.checks if c.status != Status.PASSED)
     notes = [f"{lost} check{'s' * (lost != 1)} lost points"] if lost else []
+    notes += [f"reused: unchanged since graded {submission.graded_at}"] if submission.reused else []
     overridden = sum(1 for c in submission.checks if c.override is not None)
     notes += [f"{overridden} overridden by the instructor"] if overridden else []
     groups = submission.problem_groups

@@ -19,18 +19,18 @@ class CheckChange:
 
 @dataclass
 class ScoreChange:
-    """One student's part whose score or check results differ between the runs (None: not in that run)."""
+    """One student's part whose score or check results differ between the runs (before None: not in the first)."""
 
     student: str
     part: str
     before: float | None
-    after: float | None
+    after: float
     checks: list[CheckChange] = field(default_factory=list)
 
     @property
     def delta(self) -> float | None:
-        """How many points the score moved (None when the part is in only one run)."""
-        return None if self.before is None or self.after is None else round(self.after - self.before, 4)
+        """How many points the score moved (None when the first run lacks the part)."""
+        return None if self.before is None else round(self.after - self.before, 4)
 
 
 def last_two_runs(book: Gradebook) -> tuple[int, int]:
@@ -42,7 +42,8 @@ def last_two_runs(book: Gradebook) -> tuple[int, int]:
 
 
 def diff_runs(book: Gradebook, run_a: int, run_b: int) -> list[ScoreChange]:
-    """Every student and part whose score or check results differ from run `run_a` to run `run_b`."""
+    """Every student and part run `run_b` graded whose score or check results differ from run `run_a` (or that
+    run `run_a` lacks); parts `run_b` did not grade are not changes."""
     known = {run.id for run in book.runs()}
     for run in (run_a, run_b):
         if run not in known:
@@ -52,19 +53,18 @@ def diff_runs(book: Gradebook, run_a: int, run_b: int) -> list[ScoreChange]:
     after = {(row.student, row.part): row for row in book.submissions(run_id=run_b)}
     checks = book.checks([row.id for row in (*before.values(), *after.values())])
     changes = []
-    for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
+    for key in sorted(after):
+        old, new = before.get(key), after[key]
         old_checks = checks[old.id] if old is not None else {}
-        new_checks = checks[new.id] if new is not None else {}
+        new_checks = checks[new.id]
         moved = [CheckChange(name, _points(old_checks.get(name)), _points(new_checks.get(name)),
                              _status(old_checks.get(name)), _status(new_checks.get(name)))
                  for name in sorted(set(old_checks) | set(new_checks), key=lambda n: _order(n, old_checks, new_checks))]
-        moved = [change for change in moved if old is not None and new is not None
-                 and (change.before, change.status_before) != (change.after, change.status_after)]
+        moved = [change for change in moved
+                 if old is not None and (change.before, change.status_before) != (change.after, change.status_after)]
         score_before = old.score if old is not None else None
-        score_after = new.score if new is not None else None
-        if moved or score_before != score_after:
-            changes.append(ScoreChange(key[0], key[1], score_before, score_after, moved))
+        if moved or score_before != new.score:
+            changes.append(ScoreChange(key[0], key[1], score_before, new.score, moved))
     return changes
 
 

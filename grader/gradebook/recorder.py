@@ -12,6 +12,7 @@ from grader.course import Course
 from grader.discover import SubmissionFile
 from grader.emitters.per_submission import assignment_name
 from grader.gradebook.store import Gradebook
+from grader.gradebook.views import Grid, latest_grid
 from grader.results import SubmissionResult
 
 
@@ -70,6 +71,11 @@ class Recorder:
             self.record(number, total, result)
             then(number, total, result)
         return both
+
+    def whole_course(self) -> Grid:
+        """Every student and part in the gradebook, with the latest result of each (this run's included)."""
+        with self.lock:
+            return latest_grid(self.book)
 
     def finish(self, status: str, *, overrides: Iterable[Any] = (), source: str = "") -> None:
         """Record how the run ended, and the overrides (grader.overrides entries) applied to its results."""

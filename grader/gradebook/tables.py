@@ -53,7 +53,7 @@ def diff_table(run_a: int, run_b: int, changes: list[ScoreChange]) -> Table:
         checks = "; ".join(f"{c.key} {_points(c.before)} → {_points(c.after)}"
                            + (f" ({c.status_before} → {c.status_after})" if c.status_before != c.status_after else "")
                            for c in change.checks)
-        delta = "new" if change.before is None else "gone" if change.after is None else f"{change.delta:+g}"
+        delta = "new" if change.delta is None else f"{change.delta:+g}"
         table.add_row(change.student, change.part, _points(change.before), _points(change.after), delta, checks)
     return table
 
