@@ -291,7 +291,8 @@ def check(
                                             help="The gradebook that records this run and each submission as it "
                                             "finishes: a SQLite file or a SQLAlchemy URL (postgresql://...). "
                                             "Default: gradebook.sqlite in the course folder (docs/gradebook.md)."),
-    no_gradebook: bool = typer.Option(False, "--no-gradebook", help="Record nothing in a gradebook, reuse nothing."),
+    no_gradebook: bool = typer.Option(False, "--no-gradebook", envvar="GRADER_NO_GRADEBOOK",
+                                      help="Record nothing in a gradebook, reuse nothing."),
     force: bool = typer.Option(False, "--force", help="Grade every notebook again, even one the gradebook holds "
                                "unchanged (same bytes, student, course code and options), whose result is otherwise "
                                "reused."),
@@ -324,6 +325,7 @@ def check(
     if workers is not None and scheduler is not None:
         fail("--workers and --scheduler cannot be used together: the cluster's workers do the grading", EXIT_USAGE)
     course = current_course()
+    recorder = None
     try:
         corrections = _read_overrides(overrides, course) if overrides else []
         times = parse_source(submitted_at) if submitted_at else None  # a CSV file is read and checked now
@@ -349,6 +351,8 @@ def check(
             recorder.finish("interrupted" if batch.not_graded else "finished", overrides=corrections,
                             source=str(overrides))
     except GraderError as error:
+        if recorder:
+            recorder.finish("failed")
         fail(error, EXIT_USAGE)
     except KeyboardInterrupt:  # before grading started or after it ended (during it, grade() keeps what finished)
         fail("interrupted before any result could be kept; nothing was written", EXIT_INTERRUPTED)

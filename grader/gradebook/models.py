@@ -22,8 +22,8 @@ submissions = Table(
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("student", String(200), nullable=False),
     Column("part", String(200), nullable=False),  # the assignment ('' when it could not be told)
-    Column("notebook_path", Text, nullable=False),
-    Column("notebook_name", String(400), nullable=False),  # the file name: with the bytes, it decides the part
+    Column("notebook_path", Text, nullable=False),  # absolute
+    Column("notebook_name", String(400), nullable=False),  # the file name, which (with the bytes) decides the part
     Column("notebook_sha256", String(64)),  # None when the file could not be read
     Column("grading_key", String(64), nullable=False),  # SHA-256 of course version + options: equal keys reuse
     Column("score", Float, nullable=False),  # the grade (after any late penalty), overrides not applied

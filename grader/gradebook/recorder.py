@@ -19,9 +19,9 @@ from grader.results import SubmissionResult
 class Recorder:
     """Records a run's submissions in a gradebook, and finds the recorded result an unchanged notebook can reuse.
 
-    A result is reused when the student, the notebook's file name and SHA-256, the course's code (its
-    version) and the options that decide results (`options`: seed, timeouts, sandbox, limits) are all the same
-    as for a graded submission already recorded.
+    A result is reused when the student, the notebook's file (its absolute path) and SHA-256, the course's code
+    (its version) and the options that decide results (`options`: seed, timeouts, sandbox, limits) are all the
+    same as for a graded submission already recorded.
     """
 
     def __init__(self, book: Gradebook, *, course: Course, options: dict[str, Any]) -> None:
@@ -50,7 +50,7 @@ class Recorder:
         if digest is None:
             return None
         with self.lock:
-            found = self.book.reusable(student=file.student, name=file.path.name, sha256=digest,
+            found = self.book.reusable(student=file.student, path=file.path, sha256=digest,
                                        grading_key=self.grading_key)
         if found is None:
             return None

@@ -119,7 +119,7 @@ class Gradebook:
         """Write one finished submission and its check results in one transaction; the submission's id."""
         document = result.to_dict()
         late = any(record.get("seconds_late", 0) > 0 for record in document.get("late", []))
-        row = dict(run_id=run_id, student=result.student, part=part, notebook_path=result.path,
+        row = dict(run_id=run_id, student=result.student, part=part, notebook_path=str(Path(result.path).resolve()),
                    notebook_name=Path(result.path).name, notebook_sha256=sha256, grading_key=grading_key,
                    score=document["score"], raw_score=document.get("raw_score", document["score"]),
                    max_score=document["max_score"], late=late, status=document["status"], error=result.error,
@@ -136,10 +136,10 @@ class Gradebook:
                 return submission_id
         return self.retrying(write)
 
-    def reusable(self, *, student: str, name: str, sha256: str, grading_key: str) -> dict[str, Any] | None:
-        """The newest graded result of this notebook (bytes and file name) for this student under this key."""
+    def reusable(self, *, student: str, path: Path, sha256: str, grading_key: str) -> dict[str, Any] | None:
+        """The newest graded result of this notebook (its file and bytes) for this student under this key."""
         query = (select(submissions.c.result).where(
-            submissions.c.student == student, submissions.c.notebook_name == name,
+            submissions.c.student == student, submissions.c.notebook_path == str(Path(path).resolve()),
             submissions.c.notebook_sha256 == sha256, submissions.c.grading_key == grading_key,
             submissions.c.status == "graded").order_by(submissions.c.id.desc()).limit(1))
         with self.engine.connect() as connection:
