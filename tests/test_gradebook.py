@@ -1,9 +1,9 @@
 """The gradebook through the real `grader check` and `grader gradebook` commands, against SQLite and PostgreSQL.
 
 One flow per backend grades a class of three small notebooks of the fixture course: a run killed after its first
-submission is recorded, a rerun that grades only the rest (the others unchanged: reused), and a regrade after one
-check's tolerance changed (of two students: the third's latest result stays the rerun's); the commands then read
-that gradebook.
+submission is recorded, a rerun that grades only the rest (the others unchanged: reused), a regrade after one
+check's tolerance changed (of two students: the third's latest result stays the rerun's), and a run that grades
+an unchanged notebook again with --force; the commands then read that gradebook.
 """
 from __future__ import annotations
 
@@ -97,10 +97,9 @@ def run_flow(folder: Path, target: str, url: str, tiny_home: Path) -> dict:
     shutil.copytree(FIXTURE_COURSE, course, ignore=shutil.ignore_patterns("__pycache__", "gradebook.sqlite*"))
     pupils = write_class(folder / "class")
     env = {**os.environ, "GRADER_COURSE": str(course), "TINY_HOME": str(tiny_home), "GRADER_NO_GRADEBOOK": "0"}
-    common = [str(pupils), "--gradebook", target, "--format", "json"]
+    common = [str(pupils), "--gradebook", target, "--format", "json", "--workers", "1"]  # one kernel template each
 
-    killed = subprocess.Popen([sys.executable, "-m", "grader", "check", *common, "--workers", "1", "--out",
-                               str(folder / "killed")],
+    killed = subprocess.Popen([sys.executable, "-m", "grader", "check", *common, "--out", str(folder / "killed")],
                               env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
     deadline, recorded = time.monotonic() + 120, []
@@ -126,8 +125,9 @@ def run_flow(folder: Path, target: str, url: str, tiny_home: Path) -> dict:
                                                            'fetch=Value("answer"), compare=Scalar(rtol=1e-3)'))
     regrade = check(course, tiny_home, str(pupils / "ada.ipynb"), str(pupils / "ben.ipynb"), *common[1:], "--format",
                     "html", "--out", str(folder / "regrade"))  # cy is not graded again
+    forced = check(course, tiny_home, str(pupils / "ada.ipynb"), *common[1:], "--force", "--out", str(folder / "forced"))
     return dict(folder=folder, course=course, target=target, url=url, after_kill=after_kill, rerun=rerun,
-                regrade=regrade, env={"GRADER_COURSE": str(course), "TINY_HOME": str(tiny_home)})
+                regrade=regrade, forced=forced, env={"GRADER_COURSE": str(course), "TINY_HOME": str(tiny_home)})
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +160,18 @@ def results(flow, run: str) -> dict[str, dict]:
 
 
 def gradebook(flow, *args: str):
-    """`grader gradebook ...` on the flow's gradebook."""
-    return run_grader("gradebook", *args, "--gradebook", flow["target"], env=flow["env"])
+    """`grader gradebook ...` on the flow's gradebook: the real command, run in this process (no start-up to wait for;
+    `grader check` runs in processes of its own): its exit code as `returncode`, its stdout and stderr."""
+    from types import SimpleNamespace
+
+    from typer.testing import CliRunner
+
+    from grader.cli import app
+
+    done = CliRunner().invoke(app, ["gradebook", *args, "--gradebook", flow["target"]], env=flow["env"])
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return SimpleNamespace(returncode=done.exit_code, stdout=done.stdout, stderr=done.stderr)
 
 
 def test_a_killed_run_keeps_every_finished_submission_whole_and_a_rerun_grades_only_the_rest(flow):
@@ -182,6 +192,13 @@ def test_a_killed_run_keeps_every_finished_submission_whole_and_a_rerun_grades_o
     assert {student for student, was in rows if was} == reused and len(rows) == len(CLASS)
 
 
+def test_force_grades_an_unchanged_notebook_again(flow):
+    assert flow["forced"].returncode == 0, flow["forced"].stderr
+    [ada] = results(flow, "forced").values()
+    assert "reused" not in ada and ada["score"] == 6 and "grading " in flow["forced"].stderr
+    assert sql(flow["url"], "SELECT student, reused FROM submissions WHERE run_id = 4") == [("ada", False)]
+
+
 def test_a_regrade_diff_names_exactly_the_students_and_checks_whose_scores_moved(flow):
     assert flow["regrade"].returncode == 0, flow["regrade"].stderr
     done = gradebook(flow, "diff", "2", "3", "--json")
@@ -195,8 +212,8 @@ def test_a_regrade_diff_names_exactly_the_students_and_checks_whose_scores_moved
     table = gradebook(flow, "diff", "2", "3")
     assert table.returncode == 0 and "ben" in table.stdout and "tiny/answer 0 → 1" in table.stdout
     assert "ada" not in table.stdout and "cy" not in table.stdout  # ada's score did not move; cy was not regraded
-    last_two = json.loads(gradebook(flow, "diff", "--json").stdout)  # default: the last two runs
-    assert (last_two["run_a"], last_two["run_b"], len(last_two["changes"])) == (2, 3, 1)
+    last_two = json.loads(gradebook(flow, "diff", "--json").stdout)  # default: the last two runs, 3 and 4
+    assert (last_two["run_a"], last_two["run_b"], last_two["changes"]) == (3, 4, [])  # ada graded again, the same
 
 
 def test_the_class_summary_shows_the_whole_course_and_the_site_reads_the_gradebook(flow, tmp_path):
@@ -221,8 +238,8 @@ def test_show_and_history_read_every_run(flow):
     history = gradebook(flow, "history", "ben")  # graded in the rerun (5/6), then in the regrade (6/6)
     assert history.returncode == 0, history.stderr
     assert "2 recorded" in history.stdout and "5/6" in history.stdout and "6/6" in history.stdout
-    first = gradebook(flow, "history", "ada")  # graded before the kill, reused in the rerun, graded in the regrade
-    assert "3 recorded" in first.stdout and "graded (reused)" in first.stdout
+    first = gradebook(flow, "history", "ada")  # graded before the kill, reused in the rerun, regraded, forced
+    assert "4 recorded" in first.stdout and "graded (reused)" in first.stdout
     missing = gradebook(flow, "history", "zed")
     assert missing.returncode == 2 and "no submission from student 'zed'" in missing.stderr
 
