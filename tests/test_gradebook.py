@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import nbformat
 import pytest
 from sqlalchemy import create_engine, text
@@ -28,6 +29,7 @@ from gradebook_postgres import postgres_server
 # and as a university's guide spells out the required columns:
 # https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-final-grades/import-csv-file-carmen-grades):
 # the student columns, then one column per assignment; the row under the header gives each one's points possible.
+SCHEMA = json.loads((REPO / "tests" / "schemas" / "results.schema.json").read_text())
 CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_POINTS_POSSIBLE = "Points Possible"
 GOOD = {"seed": "import torch\nseeded = torch.rand(3)", "double": "def double(x):\n    return x * 2",
@@ -188,6 +190,7 @@ def test_a_killed_run_keeps_every_finished_submission_whole_and_a_rerun_grades_o
     assert set(rerun) == set(CLASS) and "unchanged: reused from the gradebook" in flow["rerun"].stderr
     for student in reused:
         assert "reused" not in results(flow, "regrade").get(student, {})  # the course changed: graded again
+    jsonschema.validate(json.loads((flow["folder"] / "rerun" / "results.json").read_text()), SCHEMA)
     rows = sql(flow["url"], "SELECT student, reused FROM submissions WHERE run_id = 2")
     assert {student for student, was in rows if was} == reused and len(rows) == len(CLASS)
 
