@@ -225,7 +225,8 @@ def test_the_class_summary_shows_the_whole_course_and_the_site_reads_the_gradebo
     course = course[:course.index("</table>")]
     rows = {row.split("</th>")[0].split(">")[-1]: row for row in course.split('<th scope="row">')[1:]}
     assert set(rows) == set(CLASS)  # cy too, though this run graded only ada and ben
-    assert "5" in rows["cy"] and "6" in rows["ben"] and "not submitted" not in course
+    assert "5 / 6" in rows["cy"] and "6 / 6" in rows["ben"] and "6 / 6" in rows["ada"]
+    assert "not submitted" not in course
     site = run_grader("site", "--out", str(tmp_path / "site"), "--gradebook", flow["target"], env=flow["env"])
     assert site.returncode == 0, site.stderr
     built = tmp_path / "site" / "results"
