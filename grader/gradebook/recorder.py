@@ -20,8 +20,8 @@ class Recorder:
     """Records a run's submissions in a gradebook, and finds the recorded result an unchanged notebook can reuse.
 
     A result is reused when the student, the notebook's file (its absolute path) and SHA-256, the course's code
-    (its version) and the options that decide results (`options`: seed, timeouts, sandbox, limits) are all the
-    same as for a graded submission already recorded.
+    (its version), the engine's code and the options that decide results (`options`: seed, timeouts, sandbox,
+    limits) are all the same as for a graded submission already recorded.
     """
 
     def __init__(self, book: Gradebook, *, course: Course, options: dict[str, Any]) -> None:
@@ -29,10 +29,11 @@ class Recorder:
 
         self.book, self.lock = book, threading.Lock()
         self.course_version = code_fingerprint(course)
-        self.grading_key = hashlib.sha256(json.dumps({"course": self.course_version, "grader": __version__,
+        engine = f"{__version__}+{engine_fingerprint()[:12]}"  # a checkout's version stays put while its code moves
+        self.grading_key = hashlib.sha256(json.dumps({"course": self.course_version, "grader": engine,
                                                       "options": options}, sort_keys=True).encode()).hexdigest()
         self.digests: dict[str, str | None] = {}
-        self.run_id = book.start_run(course_version=self.course_version, grader_version=__version__, options=options)
+        self.run_id = book.start_run(course_version=self.course_version, grader_version=engine, options=options)
 
     def digest(self, path: Path) -> str | None:
         """The notebook's SHA-256 (None when it cannot be read), read once per run."""
@@ -83,3 +84,13 @@ class Recorder:
             self.book.add_overrides([dict(student=entry.student, check_key=entry.check, points=entry.points,
                                           comment=entry.comment) for entry in overrides], source=source)
             self.book.finish_run(self.run_id, status)
+
+
+def engine_fingerprint() -> str:
+    """SHA-256 over the engine's own files (the `grader` package: paths and bytes, caches left out)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(f"{path.relative_to(root)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
