@@ -363,7 +363,8 @@ def check(
     if json_output:
         print(json.dumps(batch.to_dict(), indent=2))
     if profile:
-        console.print(time_summary(batch.submissions, grading_seconds=grading_seconds, report_seconds=report_seconds))
+        graded = [submission for submission in batch.submissions if not submission.reused]  # reused: no time spent
+        console.print(time_summary(graded, grading_seconds=grading_seconds, report_seconds=report_seconds))
     bad = batch.failed_to_grade
     console.print(f"graded {len(batch.graded)} of {len(batch.submissions)} submission(s)"
                   + (f"; {len(bad)} could not be graded: " + ", ".join(s.path for s in bad) if bad else "")
