@@ -120,6 +120,7 @@ def run_flow(folder: Path, target: str, url: str, tiny_home: Path) -> dict:
         "checks": sql(url, "SELECT s.student, count(c.id) FROM submissions s LEFT JOIN check_results c "
                            "ON c.submission_id = s.id GROUP BY s.student"),
         "runs": sql(url, "SELECT id, status, finished_at FROM runs"),
+        "check_rows": sql(url, "SELECT count(*) FROM check_results")[0][0],
     }
     rerun = check(course, tiny_home, *common, "--out", str(folder / "rerun"))
     checks_file = course / "assignments" / "tiny" / "checks.py"
@@ -181,6 +182,7 @@ def test_a_killed_run_keeps_every_finished_submission_whole_and_a_rerun_grades_o
     assert 1 <= len(kept["submissions"]) < len(CLASS), kept  # killed halfway: some recorded, not all
     assert {status for _, status, _ in kept["submissions"]} == {"graded"}
     assert dict(kept["checks"]) == {student: 5 for student, _, _ in kept["submissions"]}  # each with all 5 checks
+    assert kept["check_rows"] == 5 * len(kept["submissions"])  # and no check result of an unfinished one
     assert [(status, finished) for _, status, finished in kept["runs"]] == [("running", None)]  # never finished
 
     assert flow["rerun"].returncode == 0, flow["rerun"].stderr
@@ -188,6 +190,9 @@ def test_a_killed_run_keeps_every_finished_submission_whole_and_a_rerun_grades_o
     reused = {student for student, result in rerun.items() if result.get("reused")}
     assert reused == {student for student, _, _ in kept["submissions"]}  # the finished ones, not run again
     assert set(rerun) == set(CLASS) and "unchanged: reused from the gradebook" in flow["rerun"].stderr
+    started = {line.rsplit("(", 1)[1].split(")")[0] for line in flow["rerun"].stderr.splitlines()
+               if line.startswith("grading ")}
+    assert started == set(CLASS) - reused  # only the rest had a kernel
     for student in reused:
         assert "reused" not in results(flow, "regrade").get(student, {})  # the course changed: graded again
     jsonschema.validate(json.loads((flow["folder"] / "rerun" / "results.json").read_text()), SCHEMA)
