@@ -26,6 +26,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # set before torch is first imported 
     THREADS = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
     os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
+# Every `grader check` a test starts grades for real and leaves the checkout as it was: no gradebook unless the test
+# asks for one (tests/test_gradebook.py, tests/test_hostile.py). A gradebook in the course folder shared between tests
+# would reuse one test's result in another's run of the same notebook.
+os.environ.setdefault("GRADER_NO_GRADEBOOK", "1")
 FIXTURE_COURSE = REPO / "tests" / "fixtures" / "course"  # the engine's one-part course: synthetic data, no MNIST
 CORPUS_SOLUTIONS = ("baseline", "sgd", "linear")  # graded (full marks) in test_check_corpus.py's batch
 

@@ -11,6 +11,7 @@ import hashlib
 import re
 import os
 import shutil
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def attacked(tmp_path_factory, fastai_home):
     out = tmp_path_factory.mktemp("hostile-results")
     done = run_grader("check", str(work / "class"), str(work / "hostile"), "--out", str(out),
                       "--format", "table", "--format", "json", "--format", "html", "--format", "junit",
-                      env={**SECRETS, "FASTAI_HOME": str(fastai_home)})
+                      "--gradebook", str(out / "gradebook.sqlite"),  # recorded as in a course, outside the checkout
+                      env={**SECRETS, "FASTAI_HOME": str(fastai_home), "GRADER_NO_GRADEBOOK": "0"})
     after = {name: tree_hashes(root) for name, root in watched.items()}
     return done, BatchResult.read_json(out / "results.json"), before, after, out, sandbox_processes()
 
@@ -98,6 +100,10 @@ def test_the_batch_completes_with_every_submission_graded(attacked):
     assert len(batch.submissions) == 8 + len(STOPPED_BY) and not batch.failed_to_grade
     assert batch.sandboxed and all(s.sandboxed for s in batch.submissions)
     assert "Task exception was never retrieved" not in done.stderr
+    *_, out, _ = attacked
+    with sqlite3.connect(out / "gradebook.sqlite") as book:  # every attacker recorded, each with the score it got
+        recorded = dict(book.execute("SELECT student || '/' || part, score FROM submissions").fetchall())
+    assert recorded == {f"{s.student}/{s.assignment}": s.score for s in batch.submissions}
 
 
 def test_honest_students_score_exactly_as_without_the_attackers(attacked, example_class):
