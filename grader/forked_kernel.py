@@ -20,7 +20,7 @@ import time
 from typing import Callable
 
 from grader.exceptions import KernelFailed
-from grader.sandbox import WORKDIR, Jail, processes_of, start_time, state_and_threads
+from grader.sandbox import WORKDIR, Jail, ns_pids, processes_of, start_time, state_and_threads
 from grader.sealed_kernel import SealedKernelManager
 
 READY_SECONDS = 180.0
@@ -103,6 +103,9 @@ class KernelTemplate:
             self._control.close()
             self._control = None
         if self._process is not None:
+            if self.jail is not None:  # the jail's namespace first: bwrap then exits by itself, leaving no zombie
+                self.jail.spared = set()
+                self.jail.sweep()
             self._process.kill()
             self._process.wait()
             self._process = None
@@ -181,23 +184,11 @@ class KernelTemplate:
         deadline = time.monotonic() + SPAWN_SECONDS
         while time.monotonic() < deadline:
             for pid in processes_of(self.jail.uid):
-                levels = _ns_pids(pid)
+                levels = ns_pids(pid)
                 if len(levels) >= 3 and levels[-1] == 1 and levels[-2] == nested_pid:
                     return pid
             time.sleep(0.005)
         raise KernelFailed("the forked kernel's process could not be found")
-
-
-def _ns_pids(pid: int) -> list[int]:
-    """A process's PID in each nested PID namespace, outermost first (from /proc/<pid>/status NSpid)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("NSpid:"):
-                    return [int(value) for value in line.split()[1:]]
-    except (OSError, ValueError):
-        pass
-    return []
 
 
 class ForkedKernel:

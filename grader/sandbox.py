@@ -157,18 +157,45 @@ def _real_uid(pid: str) -> int:
     raise ValueError(pid)
 
 
+OUTER_GRACE = 0.5  # seconds bwrap's own processes, outside a jail's PID namespace, get to exit once it is empty
+
+
 def kill_uid(uid: int, *, spare: set[int] = frozenset()) -> None:
-    """SIGKILL every process of `uid` but those in `spare`, again until none is left (a fork loop cannot outrun it)."""
-    for _ in range(100):
-        pids = [pid for pid in processes_of(uid) if pid not in spare]
-        if not pids:
+    """SIGKILL every live process of `uid` but those in `spare`, again until none is left (a fork loop cannot outrun it).
+
+    What runs inside a jail's PID namespace goes first: the namespace's init reaps everything in it as it dies, and
+    bwrap's processes outside it (they run no student code) then exit by themselves and are reaped by whoever started
+    them, instead of lingering as zombies until the machine's init collects them. Any of those still running after
+    OUTER_GRACE seconds is killed too. A zombie counts as gone: it runs nothing.
+    """
+    outer_deadline = None
+    for _ in range(500):
+        live = {pid: len(ns_pids(pid)) for pid in processes_of(uid)
+                if pid not in spare and state_and_threads(pid)[0] not in ("Z", "X", None)}
+        if not live:
             return
-        for pid in pids:
+        targets = [pid for pid, depth in live.items() if depth > 1]
+        if not targets:
+            outer_deadline = outer_deadline or time.monotonic() + OUTER_GRACE
+            targets = list(live) if time.monotonic() >= outer_deadline else []
+        for pid in targets:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.01)
+        time.sleep(0.005)
+
+
+def ns_pids(pid: int) -> list[int]:
+    """A process's PID in each nested PID namespace, outermost first (from /proc/<pid>/status NSpid)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("NSpid:"):
+                    return [int(value) for value in line.split()[1:]]
+    except (OSError, ValueError):
+        pass
+    return []
 
 
 def start_time(pid: int) -> int:
