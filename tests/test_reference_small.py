@@ -248,3 +248,25 @@ def test_figure_stats_and_step_choice():
     assert run._chosen(["linear", "baseline"], include_resnet=True) == ["baseline", "linear", "resnet"]
     with pytest.raises(GraderError, match="unknown step"):
         run._chosen(["nope"], include_resnet=False)
+
+
+def _epoch(inputs, *, zero_grads: bool):
+    """One lr-0.1 epoch over batches of 8, zeroing the gradients after each step or never."""
+    w, b = inputs["weights"].clone().requires_grad_(), inputs["bias"].clone().requires_grad_()
+    for xb, yb in zip(inputs["x"].split(8), inputs["y"].split(8)):
+        linear.calc_grad(xb, yb, lambda x: linear.linear1(x, w, b))
+        for p in (w, b):
+            p.data -= p.grad * 0.1
+            if zero_grads:
+                p.grad.zero_()
+    return w.detach(), b.detach()
+
+
+def test_epoch_inputs_make_unzeroed_gradients_show_in_weights_and_bias():
+    from reference.check_support import epoch_inputs
+
+    for seed in range(500):  # plain batch_inputs let about 1 seed in 90 through
+        inputs = epoch_inputs(torch.Generator().manual_seed(seed))
+        right, unzeroed = _epoch(inputs, zero_grads=True), _epoch(inputs, zero_grads=False)
+        for good, bad in zip(right, unzeroed):  # the train_epoch checks' Tensor(rtol=1e-4, atol=1e-5)
+            assert not torch.allclose(bad, good, rtol=1e-4, atol=1e-5), seed

@@ -5,7 +5,7 @@ import torch
 from grader.checks import Accuracy, Assignment, Check, Each, Equal, Figure, LossDecreasing, Scalar, Script, Tensor, Visibility, cached_json
 from reference import learner as ref
 from reference.linear import batch_accuracy
-from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, cached_sample_xy, data_key
+from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, epoch_inputs, cached_sample_xy, data_key
 
 BASIC_OPTIM = """
 p = inputs['param'].clone().requires_grad_()
@@ -102,7 +102,7 @@ ASSIGNMENT = Assignment(name="learner", title="From BasicOptim to fastai's Learn
           expected=lambda ctx: [ctx.inputs["param"] - ctx.inputs["grad"] * 0.5, 1.0],
           hint="step() does p.data -= p.grad.data * lr for every parameter; zero_grad() clears every gradient"),
     Check("train_epoch", points=2, fetch=Script(TRAIN_EPOCH, requires=("train_epoch",)),
-          compare=Each(Tensor(rtol=1e-4, atol=1e-5), labels=("weights", "bias")), inputs=batch_inputs,
+          compare=Each(Tensor(rtol=1e-4, atol=1e-5), labels=("weights", "bias")), inputs=epoch_inputs,
           expected=expected_epoch, hint="For each batch of dl: calc_grad, opt.step(), opt.zero_grad()"),
     Check("linear_model_trained", points=2, fetch=Script(MODULE_WEIGHTS.format(name="linear_model"),
                                                          requires=("linear_model",)),

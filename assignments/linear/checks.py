@@ -4,7 +4,7 @@ import torch
 
 from grader.checks import Accuracy, Assignment, Call, Check, Each, Figure, Scalar, Script, Tensor, cached_json
 from reference import linear as ref
-from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, cached_sample_xy, data_key
+from reference.check_support import KERNEL_HELPERS, LINEAR_START, batch_inputs, epoch_inputs, cached_sample_xy, data_key
 
 REFERENCE_PIECES = KERNEL_HELPERS + LINEAR_START
 
@@ -181,7 +181,7 @@ ASSIGNMENT = Assignment(name="linear", title="A linear model trained by SGD", ce
           inputs=batch_inputs, expected=expected_grads,
           hint="calc_grad runs the model, computes mnist_loss and calls backward"),
     Check("train_epoch", points=3, fetch=Script(TRAIN_EPOCH, requires=("train_epoch",)),
-          compare=Each(Tensor(rtol=1e-4, atol=1e-5), labels=("weights", "bias")), inputs=batch_inputs,
+          compare=Each(Tensor(rtol=1e-4, atol=1e-5), labels=("weights", "bias")), inputs=epoch_inputs,
           expected=expected_epoch,
           hint="For each batch: calc_grad, then p.data -= p.grad * lr and zero the gradient for every parameter"),
     Check("validate_epoch", points=2, fetch=Script(VALIDATE_EPOCH, requires=("validate_epoch",)),
