@@ -44,6 +44,7 @@ the grading process (never of a student's kernel), so `checks.py` can import the
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import sys
@@ -157,6 +158,28 @@ class Course:
         if self.data.verify:
             verify: Callable[[Path], None] = self.resolve(self.data.verify)
             verify(self.data_dir)
+
+
+def code_files(course: Course) -> list[Path]:
+    """course.toml and every file of the course's assignments folder and `hidden` packages (no caches, no dotfiles)."""
+    roots = {course.root / COURSE_FILE, course.assignments_dir.resolve()}
+    for name in course.hidden:
+        roots.update(path.resolve() for path in (course.root / name, course.root / f"{name}.py") if path.exists())
+    files = set()
+    for root in roots:
+        found = root.rglob("*") if root.is_dir() else [root]
+        files.update(path for path in found if path.is_file() and not any(
+            part.startswith(".") or part == "__pycache__" for part in path.relative_to(root.parent).parts))
+    return sorted(files)
+
+
+def code_fingerprint(course: Course) -> str:
+    """SHA-256 over the course's code files (paths relative to the course, and bytes)."""
+    digest = hashlib.sha256()
+    for path in code_files(course):
+        digest.update(f"{os.path.relpath(path, course.root)}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _site_dir(root: Path, site: dict[str, Any]) -> Path | None:

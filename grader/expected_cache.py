@@ -29,7 +29,7 @@ from grader import __version__
 from grader.bundle import NotReleasable, decode_value, encode_value
 from grader.cache import cache_dir
 from grader.comparison import Context
-from grader.course import COURSE_FILE, Course
+from grader.course import Course, code_files, code_fingerprint
 from grader.manifest import MANIFEST_NAME, sha256
 from grader.spec import Check
 
@@ -40,28 +40,6 @@ _memory: dict[str, Entry] = {}
 _first_seen: dict[Path, tuple[dict[str, tuple[int, int]], str]] = {}  # course root → code files' stats, fingerprint
 _manifests: dict[tuple, str] = {}  # a manifest's (path, size, mtime, inode) → SHA-256 of its bytes
 _lock = threading.Lock()
-
-
-def code_files(course: Course) -> list[Path]:
-    """course.toml and every file of the course's assignments folder and `hidden` packages (no caches, no dotfiles)."""
-    roots = {course.root / COURSE_FILE, course.assignments_dir.resolve()}
-    for name in course.hidden:
-        roots.update(path.resolve() for path in (course.root / name, course.root / f"{name}.py") if path.exists())
-    files = set()
-    for root in roots:
-        found = root.rglob("*") if root.is_dir() else [root]
-        files.update(path for path in found if path.is_file() and not any(
-            part.startswith(".") or part == "__pycache__" for part in path.relative_to(root.parent).parts))
-    return sorted(files)
-
-
-def code_fingerprint(course: Course) -> str:
-    """SHA-256 over the course's code files (paths relative to the course, and bytes)."""
-    digest = hashlib.sha256()
-    for path in code_files(course):
-        digest.update(f"{os.path.relpath(path, course.root)}\0{path.stat().st_size}\0".encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def course_key(course: Course) -> str | None:

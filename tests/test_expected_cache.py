@@ -17,8 +17,8 @@ import torch
 from grader import expected_cache
 from grader.checks import Check, Equal, Value, write_manifest
 from grader.comparison import Context
-from grader.course import load_course
-from grader.expected_cache import code_fingerprint, course_key, expected_value
+from grader.course import code_fingerprint, load_course
+from grader.expected_cache import course_key, expected_value
 
 REPO = Path(__file__).resolve().parents[1]
 

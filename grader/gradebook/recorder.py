@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from grader import __version__
-from grader.course import Course
+from grader.course import Course, code_fingerprint
 from grader.discover import SubmissionFile
 from grader.emitters.per_submission import assignment_name
 from grader.gradebook.store import Gradebook
@@ -25,8 +25,6 @@ class Recorder:
     """
 
     def __init__(self, book: Gradebook, *, course: Course, options: dict[str, Any]) -> None:
-        from grader.expected_cache import code_fingerprint
-
         self.book, self.lock = book, threading.Lock()
         self.course_version = code_fingerprint(course)
         engine = f"{__version__}+{engine_fingerprint()[:12]}"  # a checkout's version stays put while its code moves
