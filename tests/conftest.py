@@ -21,8 +21,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # set before torch is first imported here or in a kernel (which inherits it)
-    # xdist starts one worker per core: torch in each (and in each kernel it starts) keeps to its share of the cores,
-    # instead of a thread pool per process fighting for all of them (OpenMP slows down many times over)
+    # xdist starts two workers per core (below): torch in each (and in each kernel it starts) keeps to its share of
+    # the cores, at least one thread, instead of a thread pool per process fighting for all of them (OpenMP slows down
+    # many times over)
     THREADS = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
     os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
@@ -39,23 +40,31 @@ def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False, help="rewrite tests/golden/ from the output")
 
 
-# Test files that take longest (seconds in all, run one at a time on a 2-core machine: `--durations=0`), costliest
-# first. With `--dist loadfile --no-loadscope-reorder` (pyproject.toml) xdist hands each file to one worker, in this
-# order: the long files start at once and the quick ones fill in around them. Other files follow in their order.
-# (`--dist loadgroup` cannot group here: pytest 9 ignores the group xdist 3.8 appends to each test's id.)
-COSTLIEST_FIRST = ("test_check_chapter.py",     # 114: the whole chapter as the book prints it
-                   "test_hostile.py",           # 139: the hostile corpus and the example class in one batch
-                   "test_consumers.py",         # 112: five scenarios through three consumers
-                   "test_check_corpus.py",      # 62: the defect corpus and three solutions in one batch
-                   "test_check_solutions.py",   # 48: the other solutions, the training included
-                   "test_cluster.py",           # 70: a Dask cluster on this machine
-                   "test_charged_once.py",      # 62
-                   "test_assign.py",            # 58
-                   "test_engine_fixtures.py",   # 49
-                   "test_examples.py",          # 48: the example class, graded by the installed wheel
-                   "test_forked_kernel.py", "test_workers.py", "test_data.py", "test_reference_notebooks.py",
-                   "test_reference_mnist.py", "test_sandbox.py", "test_classroom.py", "test_formats_cli.py",
-                   "test_site.py", "test_questionnaire.py")  # 45 to 16
+# Test files that take longest (seconds each file's tests took in all, in a default run with two workers on this
+# 2-core machine), costliest first. With `--dist loadfile --no-loadscope-reorder` (pyproject.toml) xdist hands each
+# file to one worker, in this order: the long files start at once and the quick ones fill in around them. Other files
+# follow in their order. (`--dist loadgroup` cannot group here: pytest 9 ignores the group xdist 3.8 appends to ids.)
+COSTLIEST_FIRST = ("test_hostile.py",           # 180: the hostile corpus and the example class in one batch
+                   "test_consumers.py",         # 157: five scenarios through three consumers
+                   "test_check_solutions.py",   # 144: the solutions the corpus does not grade, training included
+                   "test_check_chapter.py",     # 151 (a 90 s cell limit then): the whole chapter as the book prints it
+                   "test_cluster.py",           # 98: a Dask cluster on this machine
+                   "test_check_corpus.py",      # 79: the defect corpus and three solutions in one batch
+                   "test_forked_kernel.py",     # 77
+                   "test_charged_once.py", "test_gradebook.py", "test_workers.py", "test_sandbox.py",  # 60 to 55
+                   "test_data.py", "test_reference_notebooks.py", "test_engine_fixtures.py", "test_reference_mnist.py",
+                   "test_late_cli.py", "test_classroom.py", "test_assign.py", "test_formats_cli.py")  # 51 to 30
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: two workers per core, as many as the memory holds (3 GiB each).
+
+    A test spends much of its time waiting: for a kernel to start, a cell's time limit, a subprocess; with one worker
+    per core the cores stood idle about half of the run, and two per core took the suite 874 s -> 747 s here.
+    """
+    import psutil
+
+    return max(1, min(2 * len(os.sched_getaffinity(0)), psutil.virtual_memory().available // 3 * 2**-30))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -12,7 +12,7 @@ from grader.course import load_course
 from grader.execute import execute
 from grader.forked_kernel import KernelTemplate
 from grader.pipeline import Options, make_jail
-from grader.sandbox import processes_of, unavailable_reason
+from grader.sandbox import processes_of, state_and_threads, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=f"no sandbox: {unavailable_reason()}")
@@ -87,7 +87,9 @@ def test_a_forked_kernel_cannot_reach_its_template_and_leaves_nothing_for_the_ne
     # the kernel's /proc shows its own namespace only: its reaper (1), itself and what it started
     assert re.search(r"visible \[1(, \d+)*\]", visible), visible
     assert template.ready_jail() is jail, "the template survived the kernel's attempt to kill everything it could"
-    assert set(processes_of(jail.uid)) == template_pids, "nothing the kernel started outlived it"
+    # a zombie runs nothing (kill_uid counts it gone); on a loaded machine its parent may not have reaped it yet
+    left = {pid: state_and_threads(pid)[0] for pid in processes_of(jail.uid) if pid not in template_pids}
+    assert set(left.values()) <= {"Z", "X", None}, f"what the kernel started outlived it: {left}"
 
     second = _run(_notebook(LOOK_FOR_TRACES), tmp_path, jail=jail, kernels=template)
     template.clean()
