@@ -2,10 +2,13 @@
 
 Values are JSON (read back with `json`, never unpickled). The key is a hash of the caller's key
 (function name, arguments, data fingerprint...) plus the source text of the modules named in it,
-so editing the reference code or changing the data invalidates the entry on its own.
+so editing the reference code or changing the data invalidates the entry on its own. Graders that want the
+same missing entry at once (workers of one batch, parallel runs) compute it once: the first holds a lock file
+beside the entry while it computes, the others wait for it and read what it wrote.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib
 import json
@@ -46,14 +49,26 @@ def cached_json(name: str, key: dict[str, Any], compute: Callable[[], Any], *, m
     full_key = {"name": name, "key": key, "sources": source_fingerprint(*modules)}
     digest = hashlib.sha256(json.dumps(full_key, sort_keys=True, default=str).encode()).hexdigest()[:32]
     path = cache_dir() / f"{name}-{digest}.json"
-    try:
-        return json.loads(path.read_text())["value"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    value = compute()
+    found = _read_entry(path)
+    if found is not None:
+        return found[0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as out:
-        json.dump({"key": full_key, "value": value}, out)
-    os.replace(temporary, path)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when this process dies
+        found = _read_entry(path)  # written while this process waited for the lock
+        if found is not None:
+            return found[0]
+        value = compute()
+        handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "w") as out:
+            json.dump({"key": full_key, "value": value}, out)
+        os.replace(temporary, path)
     return value
+
+
+def _read_entry(path: Path) -> tuple[Any] | None:
+    """The value stored at `path` (in a 1-tuple: the value may be None), or None when there is no readable entry."""
+    try:
+        return (json.loads(path.read_text())["value"],)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -105,6 +105,17 @@ def run_grader(*args: str, env: dict | None = None, cwd: Path | None = None, tim
                           text=True, env={**os.environ, **(env or {})}, cwd=cwd or REPO, timeout=timeout)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def reference_cache(tmp_path_factory) -> Path:
+    """One $GRADER_CACHE for the whole run, shared by its xdist workers: each reference figure is computed once per
+    run (grader/cache.py locks an entry while it is computed), none is read from an earlier run's or the user's."""
+    if os.environ.get("GRADER_CACHE"):
+        return Path(os.environ["GRADER_CACHE"])
+    folder = made_once(tmp_path_factory, "grader_cache", lambda folder: None)[0]
+    os.environ["GRADER_CACHE"] = str(folder)  # for every grader and kernel the tests start, and this process
+    return folder
+
+
 @pytest.fixture(scope="session")
 def fastai_home(tmp_path_factory) -> Path:
     """A FASTAI_HOME holding both MNIST datasets, made by `grader data` (or reused via GRADER_TEST_FASTAI_HOME)."""
